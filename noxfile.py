@@ -1,0 +1,337 @@
+"""Checks of the Copier template. A bare `uvx nox` runs all of them, in this order:
+
+* template_tests            the template's own tests (tests/) and ruff on noxfile.py and tests/
+* app(<driver>-<lazy>-<access>)
+                            every combination of database_driver x lazy_loading x data_access,
+                            rendered and checked with the generated app's own tooling (ruff,
+                            mypy, pytest, alembic) under the default python_version
+* app_python(<version>)     the default combination under each python_version choice; skipped
+                            when that interpreter is not installed
+* summary                   a table of every cell; fails if a cell failed or did not run
+
+One cell alone:  uvx nox -s "app(aiosqlite-raise-session)"
+PostgreSQL cells use the server at $PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
+and drop and re-create their own two databases there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tests"))
+from tooling import find_python, read_choice_questions  # noqa: E402
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv"
+
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+QUESTIONS = read_choice_questions(ROOT / "copier.yml")
+MATRIX = ("database_driver", "lazy_loading", "data_access")
+COMBINATIONS = list(itertools.product(*(QUESTIONS[name].choices for name in MATRIX)))
+DEFAULT_COMBINATION = tuple(str(QUESTIONS[name].default) for name in MATRIX)
+PYTHON_VERSIONS = QUESTIONS["python_version"].choices
+DEFAULT_PYTHON = str(QUESTIONS["python_version"].default)
+POSTGRES_DRIVERS = frozenset({"asyncpg", "psycopg"})
+PG_URL = os.environ.get("PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+# Every session of one `nox` invocation shares this id (parallel workers inherit it through the
+# environment); the summary ignores result rows written by earlier runs.
+RUN_ID = os.environ.setdefault("TEMPLATE_NOX_RUN_ID", uuid.uuid4().hex)
+
+# The checks run inside each generated app, in order; each is one timed step.
+APP_CHECKS: tuple[tuple[str, ...], ...] = (
+    ("ruff", "check", "."),
+    ("ruff", "format", "--check", "."),
+    ("mypy",),
+    ("pytest", "-q"),
+    ("alembic", "upgrade", "head"),
+    ("alembic", "check"),
+    ("alembic", "downgrade", "base"),
+)
+
+# Copier commits uncommitted template changes in a throw-away clone; make that commit work on
+# machines without a git identity.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "nox",
+    "GIT_AUTHOR_EMAIL": "nox@example.invalid",
+    "GIT_COMMITTER_NAME": "nox",
+    "GIT_COMMITTER_EMAIL": "nox@example.invalid",
+}
+
+CREATE_DATABASES = """
+import sys
+
+import psycopg
+from psycopg import sql
+
+admin_url, *names = sys.argv[1:]
+try:
+    conn = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+except psycopg.OperationalError as exc:
+    print("UNREACHABLE", " ".join(str(exc).split()))
+    raise SystemExit(3) from None
+drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+create = sql.SQL("CREATE DATABASE {}")
+with conn:
+    for name in names:
+        conn.execute(drop.format(sql.Identifier(name)))
+        conn.execute(create.format(sql.Identifier(name)))
+        print("created database", name)
+"""
+
+
+def _combination_id(combination: tuple[str, ...]) -> str:
+    return "-".join(combination)
+
+
+def _expected_cells() -> list[str]:
+    return [
+        "template_tests",
+        *(f"app({_combination_id(c)})" for c in COMBINATIONS),
+        *(f"app_python({version})" for version in PYTHON_VERSIONS),
+    ]
+
+
+def _envdir(session: nox.Session) -> Path:
+    return Path(session.cache_dir).parent  # cache_dir is <envdir>/.cache
+
+
+def _results_dir(session: nox.Session) -> Path:
+    path = _envdir(session) / "_results"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _result_file(session: nox.Session, cell: str) -> Path:
+    return _results_dir(session) / (re.sub(r"[^A-Za-z0-9.]+", "-", cell).strip("-") + ".json")
+
+
+class Cell:
+    """Times the steps of one checked cell and writes its result row for `summary`."""
+
+    def __init__(self, session: nox.Session, name: str, combination: str, python: str) -> None:
+        self.session = session
+        self.name = name
+        self.combination = combination
+        self.python = python
+        self.started = time.perf_counter()
+        self.steps: dict[str, float] = {}
+        self.current_step: str | None = None
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.current_step = name
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(time.perf_counter() - started, 2)
+            self.session.log(f"{self.name}: {name} took {self.steps[name]:.1f}s")
+        self.current_step = None  # reached only when the step succeeded
+
+    def write(self, result: str, *, note: str | None = None) -> None:
+        seconds = round(time.perf_counter() - self.started, 1)
+        row = {
+            "run_id": RUN_ID,
+            "cell": self.name,
+            "combination": self.combination,
+            "python": self.python,
+            "result": result,
+            "seconds": seconds,
+            "failed_step": self.current_step if result == "fail" else None,
+            "note": note,
+            "steps": self.steps,
+        }
+        _result_file(self.session, self.name).write_text(json.dumps(row, indent=2) + "\n")
+        self.session.log(f"{self.name}: {result} in {seconds:.1f}s")
+
+
+@contextmanager
+def recorded(cell: Cell) -> Iterator[None]:
+    """Write `pass`, or `fail` with the step that was running, whatever happens inside."""
+    result = "fail"
+    try:
+        yield
+        result = "pass"
+    finally:
+        cell.write(result)
+
+
+def _postgres_url(database: str) -> str:
+    return urlsplit(PG_URL)._replace(path=f"/{database}").geturl()
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+def _create_databases(session: nox.Session, names: list[str]) -> None:
+    output = session.run(
+        "python", "-c", CREATE_DATABASES, PG_URL, *names, silent=True, success_codes=[0, 3]
+    )
+    if isinstance(output, str) and output.startswith("UNREACHABLE"):
+        detail = output.removeprefix("UNREACHABLE").strip()
+        session.error(
+            f"PostgreSQL is not reachable at {_redacted(PG_URL)}: {detail}\n"
+            f"Start the local server with `{PG_START_HINT}`, "
+            "or point PG_URL at a reachable server (PG_URL=postgresql://user@host:5432/postgres)."
+        )
+
+
+def check_app(
+    session: nox.Session,
+    cell: Cell,
+    answers: dict[str, str],
+    python: str,
+) -> None:
+    """Render the template with `answers` and run the generated app's own checks."""
+    driver = answers["database_driver"]
+    app_dir = Path(session.create_tmp()).resolve() / "app"
+    shutil.rmtree(app_dir, ignore_errors=True)  # create_tmp() is reused between runs
+
+    env: dict[str, str | None] = {
+        "VIRTUAL_ENV": None,  # the app's commands use the app's own .venv, not the session's
+        "UV_PROJECT_ENVIRONMENT": None,
+        "MYPY_CACHE_DIR": str(_envdir(session) / "_mypy_cache" / cell.python),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{app_dir}/app.db",
+        "TEST_DATABASE_URL": None,  # the SQLite tests use a temporary file of their own
+    }
+
+    with cell.step("install tools"):
+        groups = ["render", "postgres"] if driver in POSTGRES_DRIVERS else ["render"]
+        session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
+
+    if driver in POSTGRES_DRIVERS:
+        database = "tpl_" + re.sub(r"[^a-z0-9]+", "_", cell.combination.lower()).strip("_")
+        with cell.step("create databases"):
+            _create_databases(session, [database, f"{database}_test"])
+        env["DATABASE_URL"] = _postgres_url(database)
+        env["TEST_DATABASE_URL"] = _postgres_url(f"{database}_test")
+
+    with cell.step("render"):
+        data = [f"--data={name}={value}" for name, value in answers.items()]
+        # --vcs-ref=HEAD renders the working tree: Copier includes uncommitted changes of HEAD.
+        session.run(
+            *("copier", "copy", "--quiet", "--defaults", "--vcs-ref=HEAD", *data),
+            *(str(ROOT), str(app_dir)),
+            env=GIT_IDENTITY,
+        )
+
+    with session.chdir(app_dir):
+        with cell.step("uv sync"):
+            session.run("uv", "sync", "--python", python, external=True, env=env)
+        for command in APP_CHECKS:
+            with cell.step(" ".join(command)):
+                session.run("uv", "run", "--no-sync", *command, external=True, env=env)
+
+
+def _python_or_fail(session: nox.Session, cell: Cell) -> str:
+    python = find_python(cell.python)
+    if python is None:
+        cell.current_step = "find python"
+        cell.write("fail")
+        session.error(f"Python {cell.python} not found (tried uv, pyenv and PATH); install it.")
+    return python
+
+
+@nox.session
+def template_tests(session: nox.Session) -> None:
+    """The template's own tests, and ruff on noxfile.py and tests/."""
+    cell = Cell(
+        session, "template_tests", "tests/ + ruff", f"{sys.version_info[0]}.{sys.version_info[1]}"
+    )
+    with recorded(cell):
+        with cell.step("install tools"):
+            session.install(*nox.project.dependency_groups(PYPROJECT, "test", "lint"))
+        with cell.step("ruff check"):
+            session.run("ruff", "check", "noxfile.py", "tests")
+        with cell.step("ruff format --check"):
+            session.run("ruff", "format", "--check", "noxfile.py", "tests")
+        with cell.step("pytest"):
+            session.run("pytest", *session.posargs, env=GIT_IDENTITY)
+
+
+@nox.session
+@nox.parametrize(list(MATRIX), COMBINATIONS, ids=[_combination_id(c) for c in COMBINATIONS])
+def app(session: nox.Session, database_driver: str, lazy_loading: str, data_access: str) -> None:
+    """One combination of the design choices, under the default Python version."""
+    combination = (database_driver, lazy_loading, data_access)
+    cell = Cell(
+        session,
+        f"app({_combination_id(combination)})",
+        _combination_id(combination),
+        DEFAULT_PYTHON,
+    )
+    python = _python_or_fail(session, cell)
+    with recorded(cell):
+        check_app(session, cell, dict(zip(MATRIX, combination, strict=True)), python)
+
+
+@nox.session
+@nox.parametrize("python_version", PYTHON_VERSIONS, ids=list(PYTHON_VERSIONS))
+def app_python(session: nox.Session, python_version: str) -> None:
+    """The default combination rendered for, and run under, each supported Python version."""
+    combination = f"{_combination_id(DEFAULT_COMBINATION)} py{python_version}"
+    cell = Cell(session, f"app_python({python_version})", combination, python_version)
+    python = find_python(python_version)
+    if python is None:
+        cell.write("skip", note=f"Python {python_version} is not installed")
+        session.skip(f"Python {python_version} is not installed on this machine")
+    answers = dict(zip(MATRIX, DEFAULT_COMBINATION, strict=True))
+    with recorded(cell):
+        check_app(session, cell, {**answers, "python_version": python_version}, python)
+
+
+@nox.session(venv_backend="none")
+def summary(session: nox.Session) -> None:
+    """Table of every cell of this run; fails if any failed or has no result."""
+    rows = {}
+    for path in sorted(_results_dir(session).glob("*.json")):
+        row = json.loads(path.read_text())
+        if row.get("run_id") == RUN_ID:
+            rows[row["cell"]] = row
+
+    table = [("cell", "python", "result", "seconds", "failed step / note")]
+    problems = []
+    total = 0.0
+    for name in _expected_cells():
+        row = rows.get(name)
+        if row is None:
+            table.append((name, "", "NOT RUN", "", "no result from this run"))
+            problems.append(name)
+            continue
+        total += row["seconds"]
+        detail = row["failed_step"] or row["note"] or ""
+        table.append((name, row["python"], row["result"].upper(), f"{row['seconds']:.1f}", detail))
+        if row["result"] not in {"pass", "skip"}:
+            problems.append(name)
+
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    rule = "-+-".join("-" * width for width in widths)
+    lines = [
+        " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in table
+    ]
+    print("\n".join([lines[0], rule, *lines[1:], rule]))
+    print(f"total: {total:.1f}s over {len(rows)} cells (venv creation excluded)")
+
+    if problems:
+        session.error(f"{len(problems)} cell(s) failed or did not run: {', '.join(problems)}")

@@ -1,0 +1,1 @@
+"""The database: one engine per process, one session per request or task."""
