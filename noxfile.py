@@ -208,8 +208,10 @@ def check_app(
     shutil.rmtree(app_dir, ignore_errors=True)  # create_tmp() is reused between runs
 
     env: dict[str, str | None] = {
-        "VIRTUAL_ENV": None,  # the app's commands use the app's own .venv, not the session's
+        # The app's commands use the app's own .venv, not the session's (which nox points uv at).
+        "VIRTUAL_ENV": None,
         "UV_PROJECT_ENVIRONMENT": None,
+        "UV_PYTHON": None,
         "MYPY_CACHE_DIR": str(_envdir(session) / "_mypy_cache" / cell.python),
         "DATABASE_URL": f"sqlite+aiosqlite:///{app_dir}/app.db",
         "TEST_DATABASE_URL": None,  # the SQLite tests use a temporary file of their own
@@ -234,6 +236,9 @@ def check_app(
             *(str(ROOT), str(app_dir)),
             env=GIT_IDENTITY,
         )
+        # A generated app lives in a repository of its own. Without one, tools that honour
+        # .gitignore (ruff) would apply this repository's, which ignores .nox/, and skip the app.
+        session.run("git", "init", "--quiet", str(app_dir), external=True)
 
     with session.chdir(app_dir):
         with cell.step("uv sync"):
