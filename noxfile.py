@@ -184,8 +184,12 @@ def _redacted(url: str) -> str:
 
 
 def _create_databases(session: nox.Session, names: list[str]) -> None:
+    session.log(f"(re)creating databases {', '.join(names)} at {_redacted(PG_URL)}")
     output = session.run(
-        "python", "-c", CREATE_DATABASES, PG_URL, *names, silent=True, success_codes=[0, 3]
+        *("python", "-c", CREATE_DATABASES, PG_URL, *names),
+        silent=True,
+        success_codes=[0, 3],
+        log=False,
     )
     if isinstance(output, str) and output.startswith("UNREACHABLE"):
         detail = output.removeprefix("UNREACHABLE").strip()
