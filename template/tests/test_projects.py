@@ -133,6 +133,15 @@ async def test_duplicate_name_is_409(client: AsyncClient) -> None:
     assert "conflicts" in response.json()["detail"]
 
 
+async def test_duplicate_task_title_in_a_project_is_409(client: AsyncClient) -> None:
+    project = await create_project(client, "Soyuz")
+    await create_task(client, project["id"], "Dock")
+
+    response = await client.post(f"/projects/{project['id']}/tasks", json={"title": "Dock"})
+
+    assert response.status_code == 409
+
+
 async def test_renaming_onto_an_existing_name_is_409(client: AsyncClient) -> None:
     await create_project(client, "Taken")
     project = await create_project(client, "Free")

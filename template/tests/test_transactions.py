@@ -15,3 +15,22 @@ async def test_a_failed_request_leaves_nothing_behind(client: AsyncClient) -> No
     assert response.status_code == 409
     reread = (await client.get(f"/projects/{project['id']}")).json()
     assert (reread["name"], reread["description"]) == ("Kept", "old")
+
+
+async def test_a_project_and_its_tasks_are_created_together(client: AsyncClient) -> None:
+    response = await client.post(
+        "/projects", json={"name": "Apollo", "tasks": [{"title": "Design"}, {"title": "Fly"}]}
+    )
+
+    assert response.status_code == 201
+    assert [task["title"] for task in response.json()["tasks"]] == ["Design", "Fly"]
+
+
+async def test_a_failing_second_insert_undoes_the_first(client: AsyncClient) -> None:
+    # The project row is written, then the second task breaks the (project, title) rule.
+    response = await client.post(
+        "/projects", json={"name": "Apollo", "tasks": [{"title": "Fly"}, {"title": "Fly"}]}
+    )
+
+    assert response.status_code == 409
+    assert (await client.get("/projects")).json()["total"] == 0

@@ -38,6 +38,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sa.UniqueConstraint("project_id", "title", name=op.f("uq_tasks_project_id_title")),
     )
     op.create_index(op.f("ix_tasks_project_id"), "tasks", ["project_id"], unique=False)
 
