@@ -130,7 +130,7 @@ async def test_duplicate_name_is_409(client: AsyncClient) -> None:
     response = await client.post("/projects", json={"name": "Artemis"})
 
     assert response.status_code == 409
-    assert "conflicts" in response.json()["detail"]
+    assert response.json() == {"detail": "A project with this name already exists."}
 
 
 async def test_duplicate_task_title_in_a_project_is_409(client: AsyncClient) -> None:
@@ -140,6 +140,7 @@ async def test_duplicate_task_title_in_a_project_is_409(client: AsyncClient) -> 
     response = await client.post(f"/projects/{project['id']}/tasks", json={"title": "Dock"})
 
     assert response.status_code == 409
+    assert response.json() == {"detail": "This project already has a task with this title."}
 
 
 async def test_renaming_onto_an_existing_name_is_409(client: AsyncClient) -> None:
@@ -149,6 +150,7 @@ async def test_renaming_onto_an_existing_name_is_409(client: AsyncClient) -> Non
     response = await client.patch(f"/projects/{project['id']}", json={"name": "Taken"})
 
     assert response.status_code == 409
+    assert response.json() == {"detail": "A project with this name already exists."}
 
 
 @pytest.mark.parametrize(
