@@ -108,7 +108,9 @@ def _expected_cells() -> list[str]:
 
 
 def _envdir(session: nox.Session) -> Path:
-    return Path(session.cache_dir).parent  # cache_dir is <envdir>/.cache
+    # cache_dir is <envdir>/.cache, relative to the directory nox started in: make it absolute,
+    # since the app's commands run inside the app.
+    return Path(session.cache_dir).resolve().parent
 
 
 def _results_dir(session: nox.Session) -> Path:
@@ -342,5 +344,14 @@ def summary(session: nox.Session) -> None:
     print("\n".join([lines[0], rule, *lines[1:], rule]))
     print(f"total: {total:.1f}s over {len(rows)} cells (venv creation excluded)")
 
+    failed = [name for name in problems if name in rows]
+    missing = [name for name in problems if name not in rows]
+    passed = sum(row["result"] == "pass" for row in rows.values())
+    skipped = sum(row["result"] == "skip" for row in rows.values())
+    print(f"cells: {passed} passed, {len(failed) + len(missing)} failed, {skipped} skipped")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+    if missing:
+        print(f"NOT RUN in this nox invocation: {len(missing)} cell(s); run a bare `uvx nox`.")
     if problems:
-        session.error(f"{len(problems)} cell(s) failed or did not run: {', '.join(problems)}")
+        session.error(f"{len(failed)} cell(s) failed, {len(missing)} did not run")
