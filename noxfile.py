@@ -7,6 +7,8 @@
                             mypy, pytest, alembic) under the default python_version
 * app_python(<version>)     the default combination under each python_version choice; skipped
                             when that interpreter is not installed
+* app_lowest(<driver>)      the default choices per driver, installed with the lowest versions
+                            the generated pyproject.toml allows (uv --resolution lowest-direct)
 * summary                   a table of every cell; fails if a cell failed or did not run
 
 One cell alone:  uvx nox -s "app(aiosqlite-raise-session)"
@@ -44,6 +46,7 @@ MATRIX = ("database_driver", "lazy_loading", "data_access")
 COMBINATIONS = list(itertools.product(*(QUESTIONS[name].choices for name in MATRIX)))
 DEFAULT_COMBINATION = tuple(str(QUESTIONS[name].default) for name in MATRIX)
 PYTHON_VERSIONS = QUESTIONS["python_version"].choices
+DRIVERS = QUESTIONS["database_driver"].choices
 DEFAULT_PYTHON = str(QUESTIONS["python_version"].default)
 POSTGRES_DRIVERS = frozenset({"asyncpg", "psycopg"})
 PG_URL = os.environ.get("PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -104,6 +107,7 @@ def _expected_cells() -> list[str]:
         "template_tests",
         *(f"app({_combination_id(c)})" for c in COMBINATIONS),
         *(f"app_python({version})" for version in PYTHON_VERSIONS),
+        *(f"app_lowest({driver})" for driver in DRIVERS),
     ]
 
 
@@ -207,6 +211,8 @@ def check_app(
     cell: Cell,
     answers: dict[str, str],
     python: str,
+    *,
+    resolution: str = "highest",
 ) -> None:
     """Render the template with `answers` and run the generated app's own checks."""
     driver = answers["database_driver"]
@@ -218,7 +224,8 @@ def check_app(
         "VIRTUAL_ENV": None,
         "UV_PROJECT_ENVIRONMENT": None,
         "UV_PYTHON": None,
-        "MYPY_CACHE_DIR": str(_envdir(session) / "_mypy_cache" / cell.python),
+        # Shared by the cells of one Python and resolution: site-packages are analysed once.
+        "MYPY_CACHE_DIR": str(_envdir(session) / "_mypy_cache" / f"{cell.python}-{resolution}"),
         "DATABASE_URL": f"sqlite+aiosqlite:///{app_dir}/app.db",
         "TEST_DATABASE_URL": None,  # the SQLite tests use a temporary file of their own
     }
@@ -248,7 +255,11 @@ def check_app(
 
     with session.chdir(app_dir):
         with cell.step("uv sync"):
-            session.run("uv", "sync", "--python", python, external=True, env=env)
+            session.run(
+                *("uv", "sync", "--python", python, "--resolution", resolution),
+                external=True,
+                env=env,
+            )
         for command in APP_CHECKS:
             with cell.step(" ".join(command)):
                 session.run("uv", "run", "--no-sync", *command, external=True, env=env)
@@ -309,6 +320,23 @@ def app_python(session: nox.Session, python_version: str) -> None:
     answers = dict(zip(MATRIX, DEFAULT_COMBINATION, strict=True))
     with recorded(cell):
         check_app(session, cell, {**answers, "python_version": python_version}, python)
+
+
+@nox.session
+@nox.parametrize("database_driver", DRIVERS, ids=list(DRIVERS))
+def app_lowest(session: nox.Session, database_driver: str) -> None:
+    """The lowest dependency versions the generated pyproject.toml claims to support."""
+    answers = dict(zip(MATRIX, DEFAULT_COMBINATION, strict=True))
+    answers["database_driver"] = database_driver
+    cell = Cell(
+        session,
+        f"app_lowest({database_driver})",
+        f"{_combination_id(tuple(answers.values()))} lowest",
+        DEFAULT_PYTHON,
+    )
+    python = _python_or_fail(session, cell)
+    with recorded(cell):
+        check_app(session, cell, answers, python, resolution="lowest-direct")
 
 
 @nox.session(venv_backend="none")
