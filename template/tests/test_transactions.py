@@ -34,3 +34,21 @@ async def test_a_failing_second_insert_undoes_the_first(client: AsyncClient) -> 
 
     assert response.status_code == 409
     assert (await client.get("/projects")).json()["total"] == 0
+
+
+async def test_a_response_is_sent_only_after_the_commit(
+    live_client: AsyncClient, other_live_client: AsyncClient
+) -> None:
+    created = await live_client.post(
+        "/projects", json={"name": "Visible at once", "tasks": [{"title": "Check"}]}
+    )
+    assert created.status_code == 201
+    project = created.json()
+    try:
+        # Another instance of the app, with its own connections, reads it straight away.
+        seen = await other_live_client.get(f"/projects/{project['id']}")
+
+        assert seen.status_code == 200
+        assert seen.json() == project
+    finally:
+        assert (await live_client.delete(f"/projects/{project['id']}")).status_code == 204
