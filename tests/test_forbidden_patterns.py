@@ -1,18 +1,20 @@
 """The generated app's forbidden-pattern test catches each pattern it promises to catch.
 
 Each case copies the default app, adds one module with the bad code, and runs the app's own
-`tests/test_forbidden_patterns.py` (standard library only, so this test's Python can run it).
+`tests/test_forbidden_patterns.py`: it needs only pytest and the standard library, but a Python
+that can parse the app's syntax (the default `python_version` or newer).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import Renderer
+from tooling import python_for_default_answer
 
 BAD_MODULE = Path("src/task_tracker/bad.py")
 
@@ -63,13 +65,19 @@ CASES = {
 
 
 def run_check(project: Path) -> subprocess.CompletedProcess[str]:
+    python = python_for_default_answer()
+    uv = shutil.which("uv")
+    if python is None or uv is None:
+        pytest.skip("needs uv and a Python that can parse the default app")
     return subprocess.run(
         [
-            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"),
+            *(uv, "run", "--no-project", "--python", python, "--with", "pytest", "--"),
+            *("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"),
             *("-c", "/dev/null", "--rootdir", str(project)),
             str(project / "tests" / "test_forbidden_patterns.py"),
         ],
         cwd=project,
+        env={k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PYTHON"}},
         capture_output=True,
         text=True,
         check=False,

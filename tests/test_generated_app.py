@@ -7,20 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 from conftest import Renderer
-from tooling import COPIER_YML, find_python
-
-CONFIG = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
-
-
-def python_for(lowest: str) -> str | None:
-    """The first installed interpreter at least as new as `lowest`, among the offered versions."""
-    offered = [str(v) for v in CONFIG["python_version"]["choices"]]
-    versions = [
-        v for v in offered if tuple(map(int, v.split("."))) >= tuple(map(int, lowest.split(".")))
-    ]
-    return next((python for v in versions if (python := find_python(v))), None)
+from tooling import python_for_default_answer
 
 
 @pytest.mark.slow
@@ -28,7 +16,7 @@ def test_default_app_passes_its_own_tests(render: Renderer) -> None:
     project = render.project()
     uv = shutil.which("uv")
     assert uv is not None, "uv is needed to install the generated app (pip install uv)"
-    python = python_for(str(CONFIG["python_version"]["default"]))
+    python = python_for_default_answer()
     if python is None:
         pytest.skip("no Python interpreter new enough for the default python_version")
     env = {

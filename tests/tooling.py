@@ -184,3 +184,14 @@ def find_python(version: str) -> str | None:
         if _python_version_of(candidate) == version:
             return str(Path(candidate).absolute())
     return None
+
+
+def python_for_default_answer(copier_yml: Path = COPIER_YML) -> str | None:
+    """An interpreter that can run the app rendered with the default `python_version`.
+
+    That is the default version itself or, failing that, the next newer one offered.
+    """
+    question = read_choice_questions(copier_yml)["python_version"]
+    lowest = tuple(map(int, str(question.default).split(".")))
+    newer = [v for v in question.choices if tuple(map(int, v.split("."))) >= lowest]
+    return next((python for version in newer if (python := find_python(version))), None)
