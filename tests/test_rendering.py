@@ -137,6 +137,8 @@ def test_lazy_loading_strategy_is_applied(render: Renderer, answers: dict[str, s
         "awaitable_attrs": {"AsyncAttrs": True, "awaitable_attrs": True},
     }[answers["lazy_loading"]]
     assert found == {marker: expected.get(marker, False) for marker in found}
+    policy_test = (project / "tests" / "test_lazy_loading.py").read_text(encoding="utf-8")
+    assert policy_test.startswith(f'"""Policy `{answers["lazy_loading"]}`')
 
 
 @pytest.mark.parametrize("python_version", choices("python_version"))
