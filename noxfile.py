@@ -13,7 +13,7 @@
 
 One cell alone:  uvx nox -s "app(aiosqlite-raise-session)"
 PostgreSQL cells use the server at $PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
-and drop and re-create their own two databases there.
+and drop and re-create their own two databases there ($TEMPLATE_DB_PREFIX, default tpl, + cell).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ DRIVERS = QUESTIONS["database_driver"].choices
 DEFAULT_PYTHON = str(QUESTIONS["python_version"].default)
 POSTGRES_DRIVERS = frozenset({"asyncpg", "psycopg"})
 PG_URL = os.environ.get("PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Prefix of the databases the cells create, so that two checkouts can run at once on one server.
+DB_PREFIX = os.environ.get("TEMPLATE_DB_PREFIX", "tpl")
 PG_START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 
 # Every session of one `nox` invocation shares this id (parallel workers inherit it through the
@@ -235,7 +237,7 @@ def check_app(
         session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
 
     if driver in POSTGRES_DRIVERS:
-        database = "tpl_" + re.sub(r"[^a-z0-9]+", "_", cell.combination.lower()).strip("_")
+        database = f"{DB_PREFIX}_" + re.sub(r"[^a-z0-9]+", "_", cell.combination.lower()).strip("_")
         with cell.step("create databases"):
             _create_databases(session, [database, f"{database}_test"])
         env["DATABASE_URL"] = _postgres_url(database)
