@@ -46,11 +46,22 @@ class ExcerptError(PluginError):
     """A page quotes a file or a definition the rendered app does not have."""
 
 
-def _template_digest() -> str:
+# What Copier needs of this repository is copier.yml, template/ and anything copier.yml refers to;
+# not its history, its own tests and docs, or what builds leave behind.
+NOT_TEMPLATE = {".git", ".github", ".nox", ".venv", "build", "docs", "tests"}
+
+
+def _not_template(directory: str, names: list[str]) -> set[str]:
+    if Path(directory) == ROOT:
+        return NOT_TEMPLATE.intersection(names)
+    return {name for name in names if name == "__pycache__" or name.endswith("_cache")}
+
+
+def _digest(source: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted([ROOT / "copier.yml", *(ROOT / "template").rglob("*")]):
+    for path in sorted(source.rglob("*")):
         if path.is_file():
-            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(str(path.relative_to(source)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -63,27 +74,26 @@ def _answers(combination: str) -> dict[str, str]:
     return answers
 
 
-def _render(combination: str, destination: Path) -> None:
+def render_combinations(combinations: set[str]) -> None:
+    """Render each combination that is missing or older than the template's working tree."""
     from copier import run_copy  # the docs session installs copier; imported only when needed
 
-    answers = _answers(combination)
-    # A plain copy of the template (no .git) makes Copier render the working tree as it is.
-    with tempfile.TemporaryDirectory() as source:
-        shutil.copy2(ROOT / "copier.yml", source)
-        shutil.copytree(ROOT / "template", Path(source) / "template")
-        shutil.rmtree(destination, ignore_errors=True)
-        run_copy(source, destination, data=answers, defaults=True, quiet=True)
-
-
-def render_combinations(combinations: set[str]) -> None:
-    digest = _template_digest()
-    for combination in sorted(combinations):
-        destination = RENDERED / combination
-        stamp = RENDERED / f"{combination}.digest"
-        if stamp.is_file() and stamp.read_text() == digest and destination.is_dir():
-            continue
-        _render(combination, destination)
-        stamp.write_text(digest)
+    with tempfile.TemporaryDirectory() as tmp:
+        # A plain copy (no .git) makes Copier render the working tree as it is, uncommitted
+        # changes included, rather than the last commit or tag.
+        source = Path(tmp) / "template-repo"
+        shutil.copytree(ROOT, source, ignore=_not_template)
+        digest = _digest(source)
+        for combination in sorted(combinations):
+            destination = RENDERED / combination
+            stamp = RENDERED / f"{combination}.digest"
+            if stamp.is_file() and stamp.read_text() == digest and destination.is_dir():
+                continue
+            shutil.rmtree(destination, ignore_errors=True)
+            run_copy(
+                str(source), destination, data=_answers(combination), defaults=True, quiet=True
+            )
+            stamp.write_text(digest)
 
 
 def _defines(node: ast.stmt, name: str) -> bool:
