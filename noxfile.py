@@ -1,6 +1,10 @@
 """Checks of the Copier template. A bare `uvx nox` runs all of them, in this order:
 
 * template_tests            the template's own tests (tests/) and ruff on noxfile.py and tests/
+* docs                      the documentation site (mkdocs build --strict), its code samples
+                            taken from freshly rendered apps by docs/hooks/rendered.py
+* workflows                 the GitHub workflows (the template's and a rendered SQLite and
+                            PostgreSQL app's) against the workflow schema, and pre-commit's config
 * app(<driver>-<lazy>-<access>)
                             every combination of database_driver x lazy_loading x data_access,
                             rendered and checked with the generated app's own tooling (ruff,
@@ -107,6 +111,8 @@ def _combination_id(combination: tuple[str, ...]) -> str:
 def _expected_cells() -> list[str]:
     return [
         "template_tests",
+        "docs",
+        "workflows",
         *(f"app({_combination_id(c)})" for c in COMBINATIONS),
         *(f"app_python({version})" for version in PYTHON_VERSIONS),
         *(f"app_lowest({driver})" for driver in DRIVERS),
@@ -339,6 +345,55 @@ def app_lowest(session: nox.Session, database_driver: str) -> None:
     python = _python_or_fail(session, cell)
     with recorded(cell):
         check_app(session, cell, answers, python, resolution="lowest-direct")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with --strict from apps rendered for its code samples."""
+    cell = Cell(
+        session, "docs", "mkdocs build --strict", f"{sys.version_info[0]}.{sys.version_info[1]}"
+    )
+    with recorded(cell):
+        with cell.step("install tools"):
+            session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+        with cell.step("mkdocs build --strict"):
+            # The banner about Material's end of life is printed on every build; it is not ours.
+            session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def workflows(session: nox.Session) -> None:
+    """GitHub Actions workflows (the template's, and a rendered SQLite and PostgreSQL app's)
+    against the workflow schema check-jsonschema ships, and the app's pre-commit configuration."""
+    cell = Cell(
+        session, "workflows", "schema + pre-commit", f"{sys.version_info[0]}.{sys.version_info[1]}"
+    )
+    with recorded(cell):
+        with cell.step("install tools"):
+            session.install(*nox.project.dependency_groups(PYPROJECT, "render", "workflows"))
+        tmp = Path(session.create_tmp()).resolve()
+        apps = {driver: tmp / f"app-{driver}" for driver in ("aiosqlite", "asyncpg")}
+        with cell.step("render"):
+            for driver, app_dir in apps.items():
+                shutil.rmtree(app_dir, ignore_errors=True)
+                session.run(
+                    *("copier", "copy", "--quiet", "--defaults", "--vcs-ref=HEAD"),
+                    *(f"--data=database_driver={driver}", str(ROOT), str(app_dir)),
+                    env=GIT_IDENTITY,
+                )
+        with cell.step("check-jsonschema"):
+            workflow_files = [
+                *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
+                *(app_dir / ".github" / "workflows" / "ci.yml" for app_dir in apps.values()),
+            ]
+            session.run(
+                *("check-jsonschema", "--builtin-schema", "vendor.github-workflows"),
+                *(str(path) for path in workflow_files),
+            )
+        with cell.step("pre-commit validate-config"):
+            session.run(
+                "pre-commit", "validate-config", str(apps["aiosqlite"] / ".pre-commit-config.yaml")
+            )
 
 
 @nox.session(venv_backend="none")

@@ -38,7 +38,7 @@ def template_with_two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     shutil.copytree(
         ROOT,
         template,
-        ignore=shutil.ignore_patterns(".git", ".nox", ".venv", "*_cache", "__pycache__"),
+        ignore=shutil.ignore_patterns(".git", ".nox", ".venv", "*_cache", "__pycache__", "build"),
     )
     git(template, "init", "--quiet")
     commit_all(template, "first version")
