@@ -18,6 +18,7 @@ import difflib
 import re
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,6 +333,14 @@ def test_copy_from_a_release_tag_records_it(old_app: Path) -> None:
     answers = answers_of(old_app)
     assert answers["_commit"] == OLD
     assert answers["description"] == DESCRIPTION
+
+
+def test_copy_does_not_look_for_recorded_answers(template_repo: Path, workdir: Path) -> None:
+    # The package_name check reads .copier-answers.yml only on update; a copy has none to read.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_copy(str(template_repo), workdir / "quiet-copy", defaults=True, quiet=True)
+    assert [str(warning.message) for warning in caught] == []
 
 
 def test_update_across_a_migration_needs_trust(old_app: Path) -> None:
