@@ -162,7 +162,7 @@ OWNER_EDITS = [
     ),
     Edit(
         "tests/test_migrations.py",
-        lambda text: text.replace('"projects", "tasks"]', '"notes", "projects", "tasks"]'),
+        sub_once(r'(?<=\["alembic_version", )(?="projects", "tasks"\])', '"notes", '),
     ),
 ]
 
