@@ -439,6 +439,18 @@ def test_changing_data_access_gives_a_fresh_copy_with_the_owner_edits(
     assert_same_files(tree(data_access_changed), with_owner_edits(fresh, kept_from_old))
 
 
+def test_changing_database_driver_gives_a_fresh_copy_with_the_owner_edits(
+    updated_app: Path,
+    fresh_copy: Callable[..., dict[str, str]],
+    kept_from_old: dict[str, str],
+) -> None:
+    # The code follows the answer; the data stays in the old database (docs/updating.md).
+    app = clone(updated_app, "database-driver-changed")
+    update(app, data={"database_driver": "asyncpg"})
+    expected = with_owner_edits(fresh_copy(database_driver="asyncpg"), kept_from_old)
+    assert_same_files(tree(app), expected)
+
+
 @pytest.mark.slow
 def test_app_with_changed_answers_passes_its_own_tests(data_access_changed: Path) -> None:
     run_own_test_suite(data_access_changed)
