@@ -3,19 +3,15 @@ README.md and AGENTS.md tell a developer to run works in it."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from app_suite import Run, installed_app
 from conftest import Renderer
-from tooling import python_for_default_answer
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
 # ```sh fenced blocks of a Markdown file.
 SHELL_BLOCK = re.compile(r"^ *```sh\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
 DOCUMENTS = ("README.md", "AGENTS.md")
@@ -43,30 +39,7 @@ def default_app(render: Renderer, tmp_path_factory: pytest.TempPathFactory) -> t
     """A private copy of the default app (commands may write to it), installed with uv."""
     project = tmp_path_factory.mktemp("default") / "app"
     shutil.copytree(render.project(), project)
-    uv = shutil.which("uv")
-    assert uv is not None, "uv is needed to install the generated app (pip install uv)"
-    python = python_for_default_answer()
-    if python is None:
-        pytest.skip("no Python interpreter new enough for the default python_version")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "DATABASE_URL", "TEST_DATABASE_URL"}
-    }
-    env["UV_PYTHON"] = python
-
-    def run(*command: str) -> subprocess.CompletedProcess[str]:
-        completed = subprocess.run(
-            command, cwd=project, env=env, capture_output=True, text=True, check=False
-        )
-        assert completed.returncode == 0, (
-            f"`{shlex.join(command)}` exited with {completed.returncode}:\n"
-            f"{completed.stdout}\n{completed.stderr}"
-        )
-        return completed
-
-    run(uv, "sync")
-    return project, run
+    return project, installed_app(project)
 
 
 @pytest.mark.slow

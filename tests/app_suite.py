@@ -1,0 +1,50 @@
+"""Installing a generated app and running its commands, as its README says, from the template's
+tests."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tooling import python_for_default_answer
+
+# Variables of the caller's environment that would point uv or the app elsewhere.
+FOREIGN_VARIABLES = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "DATABASE_URL", "TEST_DATABASE_URL"}
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def installed_app(project: Path) -> Run:
+    """`uv sync` inside `project` (an app rendered with the default python_version); return a
+    function that runs a command there and fails the test with its output if it fails."""
+    uv = shutil.which("uv")
+    assert uv is not None, "uv is needed to install the generated app (pip install uv)"
+    python = python_for_default_answer()
+    if python is None:
+        pytest.skip("no Python interpreter new enough for the default python_version")
+    env = {key: value for key, value in os.environ.items() if key not in FOREIGN_VARIABLES}
+    env["UV_PYTHON"] = python
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        completed = subprocess.run(
+            command, cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+        assert completed.returncode == 0, (
+            f"`{shlex.join(command)}` exited with {completed.returncode}:\n"
+            f"{completed.stdout}\n{completed.stderr}"
+        )
+        return completed
+
+    run(uv, "sync")
+    return run
+
+
+def run_own_test_suite(project: Path) -> str:
+    """Install `project` and run its own test suite; return pytest's output."""
+    run = installed_app(project)
+    return run("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider").stdout
