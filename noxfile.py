@@ -1,6 +1,6 @@
 """Checks of the Copier template. A bare `uvx nox` runs all of them, in this order:
 
-* template_tests            the template's own tests (tests/) and ruff on noxfile.py and tests/
+* template_tests            the template's own tests (tests/), ruff on the Python outside template/
 * docs                      the documentation site (mkdocs build --strict), its code samples
                             taken from freshly rendered apps by docs/hooks/rendered.py
 * workflows                 the GitHub workflows (the template's and a rendered SQLite and
@@ -284,7 +284,7 @@ def _python_or_fail(session: nox.Session, cell: Cell) -> str:
 
 @nox.session
 def template_tests(session: nox.Session) -> None:
-    """The template's own tests, and ruff on noxfile.py, copier_migrations.py and tests/."""
+    """The template's own tests, and ruff on every Python file outside template/."""
     cell = Cell(
         session, "template_tests", "tests/ + ruff", f"{sys.version_info[0]}.{sys.version_info[1]}"
     )
@@ -292,9 +292,9 @@ def template_tests(session: nox.Session) -> None:
         with cell.step("install tools"):
             session.install(*nox.project.dependency_groups(PYPROJECT, "test", "lint"))
         with cell.step("ruff check"):
-            session.run("ruff", "check", "noxfile.py", "copier_migrations.py", "tests")
+            session.run("ruff", "check", ".")
         with cell.step("ruff format --check"):
-            session.run("ruff", "format", "--check", "noxfile.py", "copier_migrations.py", "tests")
+            session.run("ruff", "format", "--check", ".")
         with cell.step("pytest"):
             session.run("pytest", *session.posargs, env=GIT_IDENTITY)
 
