@@ -178,7 +178,9 @@ async def test_the_request_after_a_conflict_succeeds(client: AsyncClient) -> Non
         ("POST", "/projects", {"name": "nul\x00byte"}),
         ("PATCH", "/projects/1", {"description": "\x00"}),
         ("POST", "/projects/1/tasks", {"title": "\x00"}),
-        # Past what an id column or a 64-bit offset holds.
+        # Outside what an id column or a 64-bit offset holds.
+        ("GET", "/projects/0", None),
+        ("GET", "/projects/-9223372036854775809/tasks", None),
         ("GET", "/projects/2147483648", None),
         ("DELETE", "/projects/99999999999999999999", None),
         ("GET", "/projects?offset=9223372036854775808", None),
