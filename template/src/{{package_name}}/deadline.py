@@ -40,7 +40,9 @@ class RequestDeadline:
         try:
             await asyncio.wait({request}, timeout=self.seconds)
         except asyncio.CancelledError:
+            # The server itself is stopping this request: stop ours, and let it clean up first.
             request.cancel()
+            await asyncio.wait({request})
             raise
         if request.done() or response_started:
             # Finished in time, or already streaming its answer: nothing to replace.
