@@ -1,10 +1,6 @@
 """Checks of the Copier template. A bare `uvx nox` runs all of them, in this order:
 
 * template_tests            the template's own tests (tests/), ruff on the Python outside template/
-* docs                      the documentation site (mkdocs build --strict), its code samples
-                            taken from freshly rendered apps by docs/hooks/rendered.py
-* workflows                 the GitHub workflows (the template's and a rendered SQLite and
-                            PostgreSQL app's) against the workflow schema, and pre-commit's config
 * app(<driver>-<lazy>-<access>)
                             every combination of database_driver x lazy_loading x data_access,
                             rendered and checked with the generated app's own tooling (ruff,
@@ -13,6 +9,13 @@
                             when that interpreter is not installed
 * app_lowest(<driver>)      the default choices per driver, installed with the lowest versions
                             the generated pyproject.toml allows (uv --resolution lowest-direct)
+* docs                      the documentation site (mkdocs build --strict), its code samples
+                            taken from freshly rendered apps by docs/hooks/rendered.py
+* workflows                 the GitHub workflows (the template's and a rendered SQLite and
+                            PostgreSQL app's) against the workflow schema, and pre-commit's config
+* resilience                fault injection (database cut, stalled, pool exhausted, cancelled
+                            requests, shutdown) and schemathesis against running apps; see
+                            docs/resilience.md
 * summary                   a table of every cell; fails if a cell failed or did not run
 
 One cell alone:  uvx nox -s "app(aiosqlite-raise-session)"
@@ -111,11 +114,12 @@ def _combination_id(combination: tuple[str, ...]) -> str:
 def _expected_cells() -> list[str]:
     return [
         "template_tests",
-        "docs",
-        "workflows",
         *(f"app({_combination_id(c)})" for c in COMBINATIONS),
         *(f"app_python({version})" for version in PYTHON_VERSIONS),
         *(f"app_lowest({driver})" for driver in DRIVERS),
+        "docs",
+        "workflows",
+        "resilience",
     ]
 
 
@@ -214,17 +218,22 @@ def _create_databases(session: nox.Session, names: list[str]) -> None:
         )
 
 
-def check_app(
+def install_app(
     session: nox.Session,
     cell: Cell,
     answers: dict[str, str],
     python: str,
     *,
     resolution: str = "highest",
-) -> None:
-    """Render the template with `answers` and run the generated app's own checks."""
+    name: str = "app",
+) -> tuple[Path, dict[str, str | None]]:
+    """Render the template with `answers` into `<tmp>/<name>` and install it with uv.
+
+    Returns the app's folder and the environment its commands run with (its own databases).
+    """
     driver = answers["database_driver"]
-    app_dir = Path(session.create_tmp()).resolve() / "app"
+    suffix = "" if name == "app" else f" {name}"  # step names of a cell with several apps
+    app_dir = Path(session.create_tmp()).resolve() / name
     shutil.rmtree(app_dir, ignore_errors=True)  # create_tmp() is reused between runs
 
     env: dict[str, str | None] = {
@@ -243,14 +252,15 @@ def check_app(
         session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
 
     if driver in POSTGRES_DRIVERS:
-        database = f"{DB_PREFIX}_" + re.sub(r"[^a-z0-9]+", "_", cell.combination.lower()).strip("_")
-        with cell.step("create databases"):
+        label = cell.combination if name == "app" else f"{cell.name}_{name}"
+        database = f"{DB_PREFIX}_" + re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+        with cell.step(f"create databases{suffix}"):
             _create_databases(session, [database, f"{database}_test"])
         env["DATABASE_URL"] = _postgres_url(database)
         env["TEST_DATABASE_URL"] = _postgres_url(f"{database}_test")
 
-    with cell.step("render"):
-        data = [f"--data={name}={value}" for name, value in answers.items()]
+    with cell.step(f"render{suffix}"):
+        data = [f"--data={question}={value}" for question, value in answers.items()]
         # --vcs-ref=HEAD renders the working tree: Copier includes uncommitted changes of HEAD.
         session.run(
             *("copier", "copy", "--quiet", "--defaults", "--vcs-ref=HEAD", *data),
@@ -261,13 +271,26 @@ def check_app(
         # .gitignore (ruff) would apply this repository's, which ignores .nox/, and skip the app.
         session.run("git", "init", "--quiet", str(app_dir), external=True)
 
+    with session.chdir(app_dir), cell.step(f"uv sync{suffix}"):
+        session.run(
+            *("uv", "sync", "--python", python, "--resolution", resolution),
+            external=True,
+            env=env,
+        )
+    return app_dir, env
+
+
+def check_app(
+    session: nox.Session,
+    cell: Cell,
+    answers: dict[str, str],
+    python: str,
+    *,
+    resolution: str = "highest",
+) -> None:
+    """Render the template with `answers` and run the generated app's own checks."""
+    app_dir, env = install_app(session, cell, answers, python, resolution=resolution)
     with session.chdir(app_dir):
-        with cell.step("uv sync"):
-            session.run(
-                *("uv", "sync", "--python", python, "--resolution", resolution),
-                external=True,
-                env=env,
-            )
         for command in APP_CHECKS:
             with cell.step(" ".join(command)):
                 session.run("uv", "run", "--no-sync", *command, external=True, env=env)
@@ -394,6 +417,62 @@ def workflows(session: nox.Session) -> None:
             session.run(
                 "pre-commit", "validate-config", str(apps["aiosqlite"] / ".pre-commit-config.yaml")
             )
+
+
+# The fault-injection suite (resilience/): the default answers of each driver, plus a unit of work.
+RESILIENCE_COMBINATIONS = [
+    *((driver, *DEFAULT_COMBINATION[1:]) for driver in DRIVERS),
+    ("asyncpg", DEFAULT_COMBINATION[1], "unit_of_work"),
+]
+
+
+@nox.session
+def resilience(session: nox.Session) -> None:
+    """Running apps under database faults, overload and shutdown; schemathesis on their schemas.
+
+    See docs/resilience.md. Prints a table per app and scenario; fails if an invariant breaks.
+    """
+    cell = Cell(session, "resilience", f"{len(RESILIENCE_COMBINATIONS)} apps", DEFAULT_PYTHON)
+    python = _python_or_fail(session, cell)
+    with recorded(cell):
+        apps = []
+        for combination in RESILIENCE_COMBINATIONS:
+            answers = dict(zip(MATRIX, combination, strict=True))
+            name = _combination_id(combination)
+            app_dir, env = install_app(session, cell, answers, python, name=name)
+            with session.chdir(app_dir), cell.step(f"alembic upgrade head {name}"):
+                session.run(
+                    "uv", "run", "--no-sync", "alembic", "upgrade", "head", external=True, env=env
+                )
+            apps.append({"name": name, "driver": combination[0], "path": str(app_dir), **env})
+        manifest = Path(session.create_tmp()).resolve() / "apps.json"
+        manifest.write_text(json.dumps(apps, indent=2))
+        with cell.step("install suite"):
+            session.install(*nox.project.dependency_groups(PYPROJECT, "resilience"))
+        with cell.step("bad input (schemathesis)"):
+            bad_input = nox.project.dependency_groups(PYPROJECT, "bad-input")
+            for app in apps:
+                if app["name"] != _combination_id((app["driver"], *DEFAULT_COMBINATION[1:])):
+                    continue
+                app_python = str(Path(app["path"]) / ".venv" / "bin" / "python")
+                session.run(
+                    "uv",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--python",
+                    app_python,
+                    *bad_input,
+                    external=True,
+                )
+                session.run(
+                    app_python,
+                    str(ROOT / "resilience" / "bad_input.py"),
+                    external=True,
+                    env={**app, "VIRTUAL_ENV": None},
+                )
+        with cell.step("fault injection"):
+            session.run("python", str(ROOT / "resilience" / "run.py"), str(manifest))
 
 
 @nox.session(venv_backend="none")

@@ -153,6 +153,15 @@ async def test_renaming_onto_an_existing_name_is_409(client: AsyncClient) -> Non
     assert response.json() == {"detail": "A project with this name already exists."}
 
 
+async def test_the_request_after_a_conflict_succeeds(client: AsyncClient) -> None:
+    await create_project(client, "Artemis")
+    assert (await client.post("/projects", json={"name": "Artemis"})).status_code == 409
+
+    created = await create_project(client, "Artemis II")
+
+    assert (await client.get(f"/projects/{created['id']}")).json() == created
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
@@ -165,6 +174,16 @@ async def test_renaming_onto_an_existing_name_is_409(client: AsyncClient) -> Non
         ("GET", "/projects?offset=-1", None),
         ("GET", "/projects/not-a-number", None),
         ("POST", "/projects/1/tasks", {"title": ""}),
+        # PostgreSQL text cannot hold NUL; every backend refuses it the same way.
+        ("POST", "/projects", {"name": "nul\x00byte"}),
+        ("PATCH", "/projects/1", {"description": "\x00"}),
+        ("POST", "/projects/1/tasks", {"title": "\x00"}),
+        # Outside what an id column or a 64-bit offset holds.
+        ("GET", "/projects/0", None),
+        ("GET", "/projects/-9223372036854775809/tasks", None),
+        ("GET", "/projects/2147483648", None),
+        ("DELETE", "/projects/99999999999999999999", None),
+        ("GET", "/projects?offset=9223372036854775808", None),
     ],
 )
 async def test_invalid_input_is_422_with_a_reason(

@@ -1,0 +1,643 @@
+"""Fault injection against generated apps running under uvicorn; prints a table, fails on a breach.
+
+    python resilience/run.py apps.json
+
+apps.json lists the apps `nox -s resilience` rendered, installed and migrated: name, driver,
+folder, DATABASE_URL. Each app is started with uvicorn on 127.0.0.1 (one worker); for PostgreSQL
+a FaultProxy (proxy.py) sits between the app and the server. Every load is bounded in requests
+and seconds. See docs/resilience.md for the scenarios and the table's columns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+from proxy import FaultProxy
+
+HERE = Path(__file__).resolve().parent
+POSTGRES = {"asyncpg", "psycopg"}
+
+# Short timeouts, so that a whole run fits in a few minutes; the app reads them from its
+# environment like any other deployment would.
+POOL_SIZE, MAX_OVERFLOW = 2, 1
+APP_ENV = {
+    "DATABASE_POOL_SIZE": str(POOL_SIZE),
+    "DATABASE_MAX_OVERFLOW": str(MAX_OVERFLOW),
+    "DATABASE_POOL_TIMEOUT": "0.5",
+    "DATABASE_CONNECT_TIMEOUT": "1",
+    "DATABASE_COMMAND_TIMEOUT": "2",
+    "DATABASE_STATEMENT_TIMEOUT_MS": "10000",
+    "DATABASE_BUSY_TIMEOUT_MS": "3000",
+    "READY_TIMEOUT": "1",
+    "REQUEST_TIMEOUT": "3",
+}
+REQUEST_TIMEOUT = float(APP_ENV["REQUEST_TIMEOUT"])
+# A request slower than this counts as a hang: a breach whatever its status.
+CLIENT_TIMEOUT = 15.0
+# How long the slow scenarios hold a lock on the database, below every timeout but the pool's.
+LOCK_SECONDS = 1.2
+SETTLE_SECONDS = 15.0  # for connections and tasks to come back after a fault
+SHUTDOWN_BOUND = 10.0
+
+
+@dataclass
+class App:
+    name: str
+    driver: str
+    path: Path
+    database_url: str
+
+    @property
+    def postgres(self) -> bool:
+        return self.driver in POSTGRES
+
+    @property
+    def package(self) -> str:
+        answers = (self.path / ".copier-answers.yml").read_text()
+        return next(
+            line.split(":", 1)[1].strip()
+            for line in answers.splitlines()
+            if line.startswith("package_name:")
+        )
+
+    @property
+    def conninfo(self) -> str:
+        return urlsplit(self.database_url)._replace(scheme="postgresql").geturl()
+
+    @property
+    def sqlite_file(self) -> str:
+        return self.database_url.split(":///", 1)[1]
+
+
+@dataclass
+class Row:
+    app: str
+    scenario: str
+    sent: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    max_latency: float = 0.0
+    recovery: str = "-"
+    leaked: int | str = "n/a"
+    lost: int | str = "n/a"
+    breaches: list[str] = field(default_factory=list)
+
+    def record(self, status: str, latency: float) -> None:
+        self.sent += 1
+        self.statuses[status] += 1
+        self.max_latency = max(self.max_latency, latency)
+
+    def require(self, condition: bool, breach: str) -> None:
+        if not condition:
+            self.breaches.append(breach)
+
+
+@dataclass
+class Outcome:
+    status: str
+    latency: float
+    started: float
+
+
+class Server:
+    """One uvicorn process serving the app, with the suite's probe route (probe_app.py)."""
+
+    def __init__(self, app: App, database_url: str) -> None:
+        self.app = app
+        self.database_url = database_url
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+        self.log = self.app.path / "uvicorn.log"
+        self.client = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.port}", timeout=CLIENT_TIMEOUT
+        )
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            **APP_ENV,
+            "DATABASE_URL": self.database_url,
+            "RESILIENCE_PACKAGE": self.app.package,
+            "PYTHONPATH": str(HERE),
+        }
+        env.pop("VIRTUAL_ENV", None)
+        uvicorn = self.app.path / ".venv" / "bin" / "uvicorn"
+        command = [str(uvicorn), "--factory", "probe_app:create_app", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--workers", "1", "--log-level", "warning"]
+        command += ["--timeout-graceful-shutdown", "5"]
+        with self.log.open("w") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *command, env=env, cwd=self.app.path, stdout=log, stderr=asyncio.subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with suppress(httpx.HTTPError):
+                if (await self.client.get("/health/live")).status_code == 200:
+                    return
+            if self.process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.app.name} did not start; see {self.log}")
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Outcome:
+        started = time.monotonic()
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            return Outcome("hang", time.monotonic() - started, started)
+        except httpx.HTTPError as error:
+            return Outcome(type(error).__name__, time.monotonic() - started, started)
+        if response.status_code >= 500 and response.status_code != 503:
+            print(f"    {method} {path}: {response.status_code} {response.text[:200]}", flush=True)
+        return Outcome(str(response.status_code), time.monotonic() - started, started)
+
+    async def probe(self) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=str(self.client.base_url), timeout=5) as fresh:
+            probe: dict[str, Any] = (await fresh.get("/_probe")).json()
+            return probe
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# Direct checks on the database, beside the app ----------------------------------------------
+
+
+class Database:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def scalar(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        if not self.app.postgres:
+            with sqlite3.connect(self.app.sqlite_file) as connection:
+                return connection.execute(query.replace("%s", "?"), params).fetchone()[0]
+        async with await psycopg.AsyncConnection.connect(self.app.conninfo) as connection:
+            cursor = await connection.execute(query, params)
+            row = await cursor.fetchone()
+            return row[0] if row else None
+
+    async def count_named(self, names: list[str]) -> int:
+        if not names:
+            return 0
+        if self.app.postgres:
+            return int(
+                await self.scalar("SELECT count(*) FROM projects WHERE name = ANY(%s)", (names,))
+            )
+        marks = ",".join("?" * len(names))
+        with sqlite3.connect(self.app.sqlite_file) as connection:
+            query = f"SELECT count(*) FROM projects WHERE name IN ({marks})"  # noqa: S608
+            return int(connection.execute(query, names).fetchone()[0])
+
+    async def app_sessions(self, package: str) -> Counter[str]:
+        """The app's sessions on the server by state (pg_stat_activity), this database only."""
+        if not self.app.postgres:
+            return Counter()
+        async with await psycopg.AsyncConnection.connect(self.app.conninfo) as connection:
+            cursor = await connection.execute(
+                "SELECT state, count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s"
+                " AND pid <> pg_backend_pid() GROUP BY state",
+                (package,),
+            )
+            return Counter(dict(await cursor.fetchall()))
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[None]:
+        """Hold the write lock the app's requests need, until the block ends.
+
+        PostgreSQL: the projects table, for reads and writes. SQLite: the database's write lock
+        (WAL lets readers through, so only writes wait).
+        """
+        if self.app.postgres:
+            async with await psycopg.AsyncConnection.connect(self.app.conninfo) as connection:
+                await connection.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+                try:
+                    yield
+                finally:
+                    await connection.rollback()
+        else:
+            connection = sqlite3.connect(self.app.sqlite_file, isolation_level=None)
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                yield
+            finally:
+                connection.execute("ROLLBACK")
+                connection.close()
+
+
+# Helpers shared by the scenarios ----------------------------------------------------------------
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def settle(server: Server, database: Database, baseline_tasks: int) -> tuple[int, float]:
+    """Wait for the pool to get every connection back and for the request tasks to end.
+
+    Returns what is still out (checked-out connections, tasks above the idle baseline, the app's
+    server sessions left 'idle in transaction' or 'active') and how long it took.
+    """
+    started = time.monotonic()
+    while True:
+        probe = await server.probe()
+        sessions = await database.app_sessions(server.app.package)
+        stuck = sessions["idle in transaction"] + sessions["active"]
+        extra_tasks = max(0, probe["tasks"] - baseline_tasks)
+        leaked = (probe["checked_out"] or 0) + extra_tasks + stuck
+        elapsed = time.monotonic() - started
+        if leaked == 0 or elapsed > SETTLE_SECONDS:
+            return leaked, elapsed
+        await asyncio.sleep(0.2)
+
+
+async def recover(server: Server, row: Row, since: float, label: str = "") -> None:
+    """Sequential requests after a fault: the first or the second must succeed."""
+    for attempt in (1, 2, 3):
+        outcome = await server.request("GET", "/projects")
+        row.record(outcome.status, outcome.latency)
+        if outcome.status == "200":
+            recovery = f"{label}{time.monotonic() - since:.2f}s (request {attempt})"
+            row.recovery = recovery if row.recovery == "-" else f"{row.recovery}; {recovery}"
+            row.require(attempt <= 2, f"recovered only at request {attempt}")
+            return
+    row.recovery = "none"
+    row.require(False, "no request succeeded after the fault")
+
+
+def create_body(name: str) -> dict[str, Any]:
+    return {"name": name, "tasks": [{"title": "first"}, {"title": "second"}]}
+
+
+async def load(
+    server: Server,
+    row: Row,
+    *,
+    workers: int,
+    seconds: float,
+    limit: int,
+    written: list[str],
+) -> list[Outcome]:
+    """POST new projects from `workers` clients for `seconds`, `limit` requests at most."""
+    outcomes: list[Outcome] = []
+    stop = time.monotonic() + seconds
+
+    async def worker() -> None:
+        while time.monotonic() < stop and len(outcomes) < limit:
+            name = unique(row.app)
+            outcome = await server.request("POST", "/projects", json=create_body(name))
+            outcomes.append(outcome)
+            row.record(outcome.status, outcome.latency)
+            if outcome.status == "201":
+                written.append(name)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return outcomes
+
+
+# Scenarios -------------------------------------------------------------------------------------
+
+
+async def link_cut(
+    server: Server, proxy: FaultProxy, database: Database, row: Row, baseline: int
+) -> None:
+    """1. The link to PostgreSQL is cut during a write load, then restored."""
+    written: list[str] = []
+    cut_at = time.monotonic() + 0.4
+
+    async def cut() -> None:
+        await asyncio.sleep(cut_at - time.monotonic())
+        proxy.cut()
+
+    cutter = asyncio.create_task(cut())
+    outcomes = await load(server, row, workers=4, seconds=1.6, limit=150, written=written)
+    await cutter
+    during = [outcome for outcome in outcomes if outcome.started > cut_at + 0.05]
+    row.require(any(o.status == "503" for o in during), "the cut produced no 503")
+    row.require(
+        all(o.status in {"201", "503"} for o in outcomes), "an answer other than 201 or 503"
+    )
+    proxy.restore()
+    await recover(server, row, time.monotonic(), "under load: ")
+    after = await load(server, row, workers=4, seconds=0.5, limit=40, written=written)
+    row.require(all(o.status == "201" for o in after), "writes failed after recovery")
+    # A restart while the app is idle: the pooled connections are dead and no request saw it.
+    proxy.cut()
+    proxy.restore()
+    await recover(server, row, time.monotonic(), "idle: ")
+    row.lost = len(written) - await database.count_named(written)
+    row.require(row.lost == 0, f"{row.lost} writes answered 201 are missing")
+    row.leaked, _ = await settle(server, database, baseline)
+    row.require(row.leaked == 0, f"{row.leaked} connections/tasks still out")
+
+
+async def blackhole(
+    server: Server, proxy: FaultProxy, database: Database, row: Row, baseline: int
+) -> None:
+    """2. PostgreSQL stops answering (packets accepted, never answered), then comes back."""
+    for _ in range(3):
+        await server.request("GET", "/projects")  # connections in the pool, ready to stall
+    proxy.blackhole()
+    requests: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("GET", "/projects", None),
+        ("GET", "/projects/1", None),
+        ("POST", "/projects", create_body(unique(row.app))),
+        ("GET", "/health/ready", None),
+        ("GET", "/projects", None),
+    ]
+    outcomes = await asyncio.gather(
+        *(server.request(method, path, json=body) for method, path, body in requests)
+    )
+    for outcome, (_, path, _) in zip(outcomes, requests, strict=True):
+        row.record(outcome.status, outcome.latency)
+        row.require(outcome.status == "503", f"{path} answered {outcome.status} while stalled")
+        row.require(outcome.latency <= REQUEST_TIMEOUT + 1, f"{path} took {outcome.latency:.1f}s")
+    live = await server.request("GET", "/health/live")
+    row.record(live.status, live.latency)
+    row.require(live.status == "200", "liveness failed while the database was stalled")
+    # Still stalled: every cancelled request must have let go of its connection and its task.
+    leaked, seconds = await settle(server, database, baseline)
+    row.leaked = leaked
+    row.require(leaked == 0, f"{leaked} connections/tasks still out {seconds:.1f}s later")
+    proxy.restore()
+    await recover(server, row, time.monotonic())
+    row.recovery += f", settled {seconds:.1f}s"
+    row.lost = 0
+
+
+async def slow_burst(
+    server: Server, database: Database, row: Row, *, client_timeout: float | None
+) -> tuple[list[Outcome], float]:
+    """More concurrent requests than the pool holds, while the database holds them up."""
+    # PostgreSQL's lock holds reads too; SQLite in WAL mode lets them through, only writes wait.
+    method = "GET" if server.app.postgres else "POST"
+    burst = 3 * (POOL_SIZE + MAX_OVERFLOW)
+
+    async def one() -> Outcome:
+        body = create_body(unique(row.app)) if method == "POST" else None
+        if client_timeout is None:
+            return await server.request(method, "/projects", json=body)
+        started = time.monotonic()
+        request = asyncio.ensure_future(server.client.request(method, "/projects", json=body))
+        await asyncio.wait({request}, timeout=client_timeout)
+        if request.done():
+            response = request.result()
+            return Outcome(str(response.status_code), time.monotonic() - started, started)
+        # The client gives up and closes its connection mid-request.
+        request.cancel()
+        with suppress(asyncio.CancelledError):
+            await request
+        return Outcome("client gave up", time.monotonic() - started, started)
+
+    async with database.locked():
+        tasks = [asyncio.create_task(one()) for _ in range(burst)]
+        await asyncio.sleep(LOCK_SECONDS)
+        released = time.monotonic()
+    outcomes = await asyncio.gather(*tasks)
+    for outcome in outcomes:
+        row.record(outcome.status, outcome.latency)
+    return outcomes, released
+
+
+async def pool_exhaustion(server: Server, database: Database, row: Row, baseline: int) -> None:
+    """3. More slow concurrent requests than pool_size + max_overflow."""
+    outcomes, released = await slow_burst(server, database, row, client_timeout=None)
+    served = sum(o.status in {"200", "201"} for o in outcomes)
+    refused = sum(o.status == "503" for o in outcomes)
+    row.require(served + refused == len(outcomes), "an answer other than 2xx or 503")
+    row.require(refused > 0, "no request was refused although the pool was exhausted")
+    row.require(served >= POOL_SIZE, f"only {served} requests were served")
+    row.leaked, _ = await settle(server, database, baseline)
+    row.require(row.leaked == 0, f"{row.leaked} connections/tasks still out")
+    await recover(server, row, released)
+    row.lost = 0
+
+
+async def cancellation(server: Server, database: Database, row: Row, baseline: int) -> None:
+    """4. Clients give up mid-request; the pool and the server must return to baseline."""
+    outcomes, released = await slow_burst(server, database, row, client_timeout=0.3)
+    row.require(
+        all(o.status in {"client gave up", "503"} for o in outcomes),
+        "a request finished although its client gave up first",
+    )
+    leaked, seconds = await settle(server, database, baseline)
+    sessions = await database.app_sessions(server.app.package)
+    row.leaked = leaked
+    row.require(leaked == 0, f"{leaked} connections/tasks still out after {seconds:.1f}s")
+    row.require(
+        sum(sessions.values()) <= POOL_SIZE + MAX_OVERFLOW,
+        f"{sum(sessions.values())} server sessions for a pool of {POOL_SIZE + MAX_OVERFLOW}",
+    )
+    await recover(server, row, released)
+    row.recovery += f", settled {seconds:.1f}s"
+    row.lost = 0
+
+
+async def atomic_writes(server: Server, database: Database, row: Row, baseline: int) -> None:
+    """5. A request that fails after its first writes leaves nothing of them."""
+    name = unique(row.app)
+    # The project row and the first task are inserted; the second task breaks the
+    # (project, title) rule.
+    body = {"name": name, "tasks": [{"title": "same"}, {"title": "same"}]}
+    outcome = await server.request("POST", "/projects", json=body)
+    row.record(outcome.status, outcome.latency)
+    row.require(outcome.status == "409", f"duplicate tasks answered {outcome.status}")
+    partial = await database.count_named([name])
+
+    taken = unique(row.app)
+    kept = unique(row.app)
+    for project in (taken, kept):
+        created = await server.request("POST", "/projects", json={"name": project})
+        row.record(created.status, created.latency)
+    project_id = await database.scalar("SELECT id FROM projects WHERE name = %s", (kept,))
+    # The description is written first, then the rename breaks uniqueness.
+    patch = {"description": "changed", "name": taken}
+    outcome = await server.request("PATCH", f"/projects/{project_id}", json=patch)
+    row.record(outcome.status, outcome.latency)
+    row.require(outcome.status == "409", f"conflicting rename answered {outcome.status}")
+    description = await database.scalar(
+        "SELECT description FROM projects WHERE id = %s", (project_id,)
+    )
+    partial += description != ""
+    row.require(partial == 0, f"{partial} partial writes found in the database")
+    row.lost = partial
+    await recover(server, row, time.monotonic())
+    row.leaked, _ = await settle(server, database, baseline)
+    row.require(row.leaked == 0, f"{row.leaked} connections/tasks still out")
+
+
+async def shutdown(server: Server, database: Database, row: Row) -> None:
+    """6. SIGTERM while requests are in flight."""
+    assert server.process is not None
+    method = "GET" if server.app.postgres else "POST"
+    async with database.locked():
+        tasks = [
+            asyncio.create_task(
+                server.request(
+                    method,
+                    "/projects",
+                    json=create_body(unique(row.app)) if method == "POST" else None,
+                )
+            )
+            for _ in range(POOL_SIZE + MAX_OVERFLOW)
+        ]
+        await asyncio.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        await asyncio.sleep(0.5)
+    outcomes = await asyncio.gather(*tasks)
+    for outcome in outcomes:
+        row.record(outcome.status, outcome.latency)
+        row.require(
+            outcome.status in {"200", "201", "503"}, f"in-flight request ended {outcome.status}"
+        )
+    exit_code = asyncio.ensure_future(server.process.wait())
+    await asyncio.wait({exit_code}, timeout=SHUTDOWN_BOUND)
+    if not exit_code.done():
+        exit_code.cancel()
+        row.require(False, f"still running {SHUTDOWN_BOUND:.0f}s after SIGTERM")
+        return
+    exited = time.monotonic() - signalled
+    code = server.process.returncode
+    row.recovery = f"exit {exited:.2f}s, code {code}"
+    # uvicorn re-raises the signal once it has shut down cleanly: -SIGTERM is a clean exit.
+    row.require(code in {0, -signal.SIGTERM}, f"exit code {code}")
+    row.require("RESILIENCE: engine disposed" in server.log.read_text(), "engine not disposed")
+    sessions = await database.app_sessions(server.app.package)
+    row.leaked = sum(sessions.values())
+    row.require(row.leaked == 0, f"{row.leaked} server sessions left after exit")
+    row.lost = 0
+
+
+# Running it all --------------------------------------------------------------------------------
+
+
+async def run_app(app: App) -> list[Row]:
+    rows: list[Row] = []
+    database = Database(app)
+    proxy: FaultProxy | None = None
+    url = app.database_url
+    if app.postgres:
+        upstream = urlsplit(app.database_url)
+        proxy = FaultProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432)
+        await proxy.start()
+        url = urlsplit(url)._replace(netloc=f"{upstream.username}@127.0.0.1:{proxy.port}").geturl()
+    server = Server(app, url)
+    await server.start()
+    try:
+        await server.request("GET", "/projects")
+        baseline = (await server.probe())["tasks"]
+
+        async def scenario(title: str, body: Callable[[Row], Awaitable[None]]) -> None:
+            row = Row(app.name, title)
+            rows.append(row)
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(body(row), 60)
+            except Exception as error:  # reported as a breach of this scenario
+                row.require(False, f"{type(error).__name__}: {error}")
+            print(f"  {app.name}: {title} in {time.monotonic() - started:.1f}s", flush=True)
+
+        if proxy is not None:
+            await scenario(
+                "1 link cut", lambda row: link_cut(server, proxy, database, row, baseline)
+            )
+            await scenario(
+                "2 blackhole", lambda row: blackhole(server, proxy, database, row, baseline)
+            )
+        await scenario(
+            "3 pool exhaustion", lambda row: pool_exhaustion(server, database, row, baseline)
+        )
+        await scenario("4 cancellation", lambda row: cancellation(server, database, row, baseline))
+        await scenario(
+            "5 atomic writes", lambda row: atomic_writes(server, database, row, baseline)
+        )
+        await scenario("6 shutdown", lambda row: shutdown(server, database, row))
+    finally:
+        await server.stop()
+        if proxy is not None:
+            await proxy.stop()
+    if not app.postgres:
+        for title, why in NOT_FOR_SQLITE:
+            rows.insert(0 if title.startswith("1") else 1, Row(app.name, title, recovery=why))
+    return rows
+
+
+NOT_FOR_SQLITE = [
+    ("1 link cut", "n/a: SQLite is a file in the process, there is no link to cut"),
+    ("2 blackhole", "n/a: no network between the app and SQLite"),
+]
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("app", "scenario", "sent", "statuses", "max s", "recovery", "leaked", "lost", "ok")
+    lines = [header]
+    for row in rows:
+        statuses = " ".join(f"{status}:{count}" for status, count in sorted(row.statuses.items()))
+        lines.append(
+            (
+                row.app,
+                row.scenario,
+                str(row.sent),
+                statuses or "-",
+                f"{row.max_latency:.2f}" if row.sent else "-",
+                row.recovery,
+                str(row.leaked),
+                str(row.lost),
+                "FAIL" if row.breaches else ("ok" if row.sent else "n/a"),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for number, line in enumerate(lines):
+        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+        if number == 0:
+            print("-+-".join("-" * width for width in widths))
+
+
+async def main(manifest: Path) -> int:
+    apps = [
+        App(entry["name"], entry["driver"], Path(entry["path"]), entry["DATABASE_URL"])
+        for entry in json.loads(manifest.read_text())
+    ]
+    rows: list[Row] = []
+    started = time.monotonic()
+    for app in apps:
+        print(f"{app.name}:", flush=True)
+        rows += await run_app(app)
+    print()
+    print_table(rows)
+    print(f"\n{len(apps)} apps in {time.monotonic() - started:.1f}s")
+    breaches = [(row, breach) for row in rows for breach in row.breaches]
+    for row, breach in breaches:
+        print(f"BREACH {row.app} / {row.scenario}: {breach}")
+    return 1 if breaches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(Path(sys.argv[1]))))
