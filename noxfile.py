@@ -370,12 +370,17 @@ def app_lowest(session: nox.Session, database_driver: str) -> None:
         check_app(session, cell, answers, python, resolution="lowest-direct")
 
 
-@nox.session
+# The docs hook reads rendered code with `ast`: it needs a Python that parses what the default
+# python_version allows (PEP 695 generics from 3.12 on).
+DOCS_PYTHON = find_python(DEFAULT_PYTHON)
+
+
+@nox.session(python=DOCS_PYTHON)
 def docs(session: nox.Session) -> None:
     """The documentation site, built with --strict from apps rendered for its code samples."""
-    cell = Cell(
-        session, "docs", "mkdocs build --strict", f"{sys.version_info[0]}.{sys.version_info[1]}"
-    )
+    cell = Cell(session, "docs", "mkdocs build --strict", DEFAULT_PYTHON)
+    if DOCS_PYTHON is None:
+        _python_or_fail(session, cell)
     with recorded(cell):
         with cell.step("install tools"):
             session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
