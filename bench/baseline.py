@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -265,8 +266,6 @@ class AiosqliteDatabase:
         return next(iter(rows)), [(a, b, c, bool(d)) for a, b, c, d in tasks]
 
     async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
-        import sqlite3
-
         try:
             async with self.transaction() as conn:
                 exists = await conn.execute_fetchall(
@@ -310,6 +309,14 @@ def project_json(project: Project, tasks: list[Task]) -> dict[str, Any]:
 
 def not_found(project_id: int) -> JSONResponse:
     return JSONResponse({"detail": f"project {project_id} not found"}, status_code=404)
+
+
+async def unavailable(_request: Request, _error: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "The database is unavailable; try again shortly."},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def invalid(reason: str) -> JSONResponse:
@@ -394,6 +401,8 @@ def create_app() -> Starlette:
             await app.state.database.close()
 
     return Starlette(
+        # As the app does: SQLite's "database is locked" is 503, not a 500 with a traceback.
+        exception_handlers={sqlite3.OperationalError: unavailable},
         routes=[
             Route("/projects", list_projects),
             Route("/projects/{project_id:int}", read_project),
