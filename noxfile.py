@@ -18,6 +18,9 @@
                             docs/resilience.md
 * summary                   a table of every cell; fails if a cell failed or did not run
 
+Not run by a bare `nox`: `nox -s bench`, generated apps against raw-driver baselines under wrk
+(bench/, docs/benchmark.md).
+
 One cell alone:  uvx nox -s "app(aiosqlite-raise-session)"
 PostgreSQL cells use the server at $PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
 and drop and re-create their own two databases there ($TEMPLATE_DB_PREFIX, default tpl, + cell).
@@ -218,6 +221,29 @@ def _create_databases(session: nox.Session, names: list[str]) -> None:
         )
 
 
+def render_app(session: nox.Session, answers: dict[str, str], app_dir: Path) -> None:
+    """Render the template's working tree with `answers` into `app_dir`."""
+    data = [f"--data={name}={value}" for name, value in answers.items()]
+    # --vcs-ref=HEAD renders the working tree: Copier includes uncommitted changes of HEAD.
+    session.run(
+        *("copier", "copy", "--quiet", "--defaults", "--vcs-ref=HEAD", *data),
+        *(str(ROOT), str(app_dir)),
+        env=GIT_IDENTITY,
+    )
+    # A generated app lives in a repository of its own. Without one, tools that honour
+    # .gitignore (ruff) would apply this repository's, which ignores .nox/, and skip the app.
+    session.run("git", "init", "--quiet", str(app_dir), external=True)
+
+
+def sync_app(
+    session: nox.Session, python: str, env: dict[str, str | None], resolution: str = "highest"
+) -> None:
+    """Install the app in the current directory into its own .venv."""
+    session.run(
+        *("uv", "sync", "--python", python, "--resolution", resolution), external=True, env=env
+    )
+
+
 def install_app(
     session: nox.Session,
     cell: Cell,
@@ -260,23 +286,10 @@ def install_app(
         env["TEST_DATABASE_URL"] = _postgres_url(f"{database}_test")
 
     with cell.step(f"render{suffix}"):
-        data = [f"--data={question}={value}" for question, value in answers.items()]
-        # --vcs-ref=HEAD renders the working tree: Copier includes uncommitted changes of HEAD.
-        session.run(
-            *("copier", "copy", "--quiet", "--defaults", "--vcs-ref=HEAD", *data),
-            *(str(ROOT), str(app_dir)),
-            env=GIT_IDENTITY,
-        )
-        # A generated app lives in a repository of its own. Without one, tools that honour
-        # .gitignore (ruff) would apply this repository's, which ignores .nox/, and skip the app.
-        session.run("git", "init", "--quiet", str(app_dir), external=True)
+        render_app(session, answers, app_dir)
 
     with session.chdir(app_dir), cell.step(f"uv sync{suffix}"):
-        session.run(
-            *("uv", "sync", "--python", python, "--resolution", resolution),
-            external=True,
-            env=env,
-        )
+        sync_app(session, python, env, resolution)
     return app_dir, env
 
 
@@ -524,3 +537,51 @@ def summary(session: nox.Session) -> None:
         print(f"NOT RUN in this nox invocation: {len(missing)} cell(s); run a bare `uvx nox`.")
     if problems:
         session.error(f"{len(failed)} cell(s) failed, {len(missing)} did not run")
+
+
+# The apps `bench` measures: each driver with the default answers, and asyncpg with unit_of_work.
+BENCH_COMBINATIONS = [
+    (driver, *DEFAULT_COMBINATION[1:]) for driver in ("asyncpg", "psycopg", "aiosqlite")
+] + [("asyncpg", DEFAULT_COMBINATION[1], "unit_of_work")]
+
+
+@nox.session(default=False, venv_backend="uv")
+def bench(session: nox.Session) -> None:
+    """Generated apps against hand-written raw-driver baselines, under wrk; prints a table.
+
+    Not part of a bare `nox`; options go to bench/run.py: `nox -s bench -- --seconds 5`.
+    """
+    if shutil.which("wrk") is None:
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            session.run("apt-get", "install", "-y", "wrk", external=True)
+        else:
+            session.error(
+                "The benchmark drives the servers with wrk: install it (Debian/Ubuntu: "
+                "`sudo apt-get install -y wrk`, macOS: `brew install wrk`) and run again."
+            )
+    python = find_python(DEFAULT_PYTHON)
+    if python is None:
+        session.error(f"Python {DEFAULT_PYTHON} not found (tried uv, pyenv and PATH); install it.")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "render", "postgres"))
+    workdir = Path(session.create_tmp()).resolve()
+    # The apps are installed into their own .venv, not the session's (which nox points uv at).
+    env: dict[str, str | None] = {
+        "VIRTUAL_ENV": None,
+        "UV_PROJECT_ENVIRONMENT": None,
+        "UV_PYTHON": None,
+    }
+    apps = []
+    for combination in BENCH_COMBINATIONS:
+        app_dir = workdir / _combination_id(combination)
+        shutil.rmtree(app_dir, ignore_errors=True)
+        render_app(session, dict(zip(MATRIX, combination, strict=True)), app_dir)
+        with session.chdir(app_dir):
+            sync_app(session, python, env)
+        apps.append(str(app_dir))
+    database = f"{DB_PREFIX}_bench"
+    _create_databases(session, [database])
+    session.run(
+        *("python", str(ROOT / "bench" / "run.py"), *apps),
+        *("--pg-url", _postgres_url(database), "--sqlite-dir", str(workdir / "sqlite")),
+        *session.posargs,
+    )

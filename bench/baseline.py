@@ -1,0 +1,412 @@
+"""The baseline: the generated app's three benchmarked endpoints, by hand, on the raw driver.
+
+Starlette and one driver, no ORM and no validation library. It answers byte for byte what a
+generated app answers (the bench compares the bodies before it measures), sends the same
+statements in the same transactions (a count, the page, the page's tasks in one statement;
+the project, then its tasks), and holds the same number of pooled connections.
+
+    BENCH_DRIVER=asyncpg BENCH_DATABASE_URL=postgresql://... BENCH_POOL_SIZE=10 \
+        python -m uvicorn --factory baseline:create_app
+
+It runs in the virtual environment of the generated app it is compared with, so both use the
+same uvicorn, uvloop, httptools and driver versions. Only that driver is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+Project = tuple[int, str, str]
+Task = tuple[int, int, str, bool]
+
+
+class Database(Protocol):
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]: ...
+    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None: ...
+    async def add_task(self, project_id: int, title: str, done: bool) -> int | None: ...
+    async def close(self) -> None: ...
+
+
+class Conflict(Exception):
+    """The task title is taken in this project."""
+
+
+async def no_reset(_connection: Any) -> None:
+    pass
+
+
+# asyncpg ---------------------------------------------------------------------------------------
+
+
+class AsyncpgDatabase:
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, url: str, size: int) -> AsyncpgDatabase:
+        import asyncpg
+
+        # Each transaction ends before its connection goes back, so there is nothing for the
+        # pool's default reset (a round trip on every release) to undo; SQLAlchemy sends none.
+        pool = await asyncpg.create_pool(url, min_size=size, max_size=size, reset=no_reset)
+        return cls(pool)
+
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            total = await conn.fetchval("SELECT count(*) FROM projects")
+            projects = await conn.fetch(
+                "SELECT id, name, description FROM projects ORDER BY id LIMIT $1 OFFSET $2",
+                limit,
+                offset,
+            )
+            tasks = await conn.fetch(
+                "SELECT id, project_id, title, done FROM tasks"
+                " WHERE project_id = ANY($1::int[]) ORDER BY id",
+                [row[0] for row in projects],
+            )
+        return total, [tuple(row) for row in projects], [tuple(row) for row in tasks]
+
+    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            project = await conn.fetchrow(
+                "SELECT id, name, description FROM projects WHERE id = $1", project_id
+            )
+            if project is None:
+                return None
+            tasks = await conn.fetch(
+                "SELECT id, project_id, title, done FROM tasks WHERE project_id = $1 ORDER BY id",
+                project_id,
+            )
+        return tuple(project), [tuple(row) for row in tasks]
+
+    async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
+        import asyncpg
+
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM projects WHERE id = $1", project_id) is None:
+                return None
+            try:
+                return await conn.fetchval(
+                    "INSERT INTO tasks (project_id, title, done) VALUES ($1, $2, $3) RETURNING id",
+                    project_id,
+                    title,
+                    done,
+                )
+            except asyncpg.UniqueViolationError as error:
+                raise Conflict from error
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+# psycopg and aiosqlite: the driver has no pool of its own, so a queue of connections -------------
+
+
+class Pool:
+    """`size` connections opened at startup, lent out one request at a time."""
+
+    def __init__(self, connections: Iterable[Any]) -> None:
+        self.idle: asyncio.Queue[Any] = asyncio.Queue()
+        self.all = list(connections)
+        for connection in self.all:
+            self.idle.put_nowait(connection)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        connection = await self.idle.get()
+        try:
+            yield connection
+        finally:
+            self.idle.put_nowait(connection)
+
+    async def close(self) -> None:
+        for connection in self.all:
+            await connection.close()
+
+
+class PsycopgDatabase:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, url: str, size: int) -> PsycopgDatabase:
+        import psycopg
+
+        return cls(Pool([await psycopg.AsyncConnection.connect(url) for _ in range(size)]))
+
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            total = (await (await conn.execute("SELECT count(*) FROM projects")).fetchone())[0]
+            projects = await (
+                await conn.execute(
+                    "SELECT id, name, description FROM projects ORDER BY id LIMIT %s OFFSET %s",
+                    (limit, offset),
+                )
+            ).fetchall()
+            tasks = await (
+                await conn.execute(
+                    "SELECT id, project_id, title, done FROM tasks"
+                    " WHERE project_id = ANY(%s) ORDER BY id",
+                    ([row[0] for row in projects],),
+                )
+            ).fetchall()
+        return total, projects, tasks
+
+    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            project = await (
+                await conn.execute(
+                    "SELECT id, name, description FROM projects WHERE id = %s", (project_id,)
+                )
+            ).fetchone()
+            if project is None:
+                return None
+            tasks = await (
+                await conn.execute(
+                    "SELECT id, project_id, title, done FROM tasks"
+                    " WHERE project_id = %s ORDER BY id",
+                    (project_id,),
+                )
+            ).fetchall()
+        return project, tasks
+
+    async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
+        import psycopg
+
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    cursor = await conn.execute(
+                        "SELECT 1 FROM projects WHERE id = %s", (project_id,)
+                    )
+                    if await cursor.fetchone() is None:
+                        return None
+                    cursor = await conn.execute(
+                        "INSERT INTO tasks (project_id, title, done)"
+                        " VALUES (%s, %s, %s) RETURNING id",
+                        (project_id, title, done),
+                    )
+                    return (await cursor.fetchone())[0]
+            except psycopg.errors.UniqueViolation as error:
+                raise Conflict from error
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class AiosqliteDatabase:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, path: str, size: int) -> AiosqliteDatabase:
+        import aiosqlite
+
+        connections = []
+        for _ in range(size):
+            # The same connection setup as the generated app: explicit BEGIN, foreign keys, WAL.
+            connection = await aiosqlite.connect(path, isolation_level=None)
+            await connection.execute("PRAGMA foreign_keys=ON")
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA busy_timeout=5000")
+            connections.append(connection)
+        return cls(Pool(connections))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self.pool.acquire() as conn:
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]:
+        async with self.transaction() as conn:
+            [(total,)] = await conn.execute_fetchall("SELECT count(*) FROM projects")
+            projects = list(
+                await conn.execute_fetchall(
+                    "SELECT id, name, description FROM projects ORDER BY id LIMIT ? OFFSET ?",
+                    (limit, offset),
+                )
+            )
+            ids = [row[0] for row in projects]
+            placeholders = ", ".join("?" * len(ids))  # one "?" per id: no value enters the SQL
+            tasks = await conn.execute_fetchall(
+                f"SELECT id, project_id, title, done FROM tasks WHERE project_id IN ({placeholders})"  # noqa: E501, S608
+                " ORDER BY id",
+                ids,
+            )
+        return total, projects, [(a, b, c, bool(d)) for a, b, c, d in tasks]
+
+    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None:
+        async with self.transaction() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT id, name, description FROM projects WHERE id = ?", (project_id,)
+            )
+            if not rows:
+                return None
+            tasks = await conn.execute_fetchall(
+                "SELECT id, project_id, title, done FROM tasks WHERE project_id = ? ORDER BY id",
+                (project_id,),
+            )
+        return next(iter(rows)), [(a, b, c, bool(d)) for a, b, c, d in tasks]
+
+    async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
+        try:
+            async with self.transaction() as conn:
+                exists = await conn.execute_fetchall(
+                    "SELECT 1 FROM projects WHERE id = ?", (project_id,)
+                )
+                if not exists:
+                    return None
+                [(task_id,)] = await conn.execute_fetchall(
+                    "INSERT INTO tasks (project_id, title, done) VALUES (?, ?, ?) RETURNING id",
+                    (project_id, title, done),
+                )
+                return int(task_id)
+        except sqlite3.IntegrityError as error:
+            raise Conflict from error
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+DRIVERS: dict[str, Callable[[str, int], Any]] = {
+    "asyncpg": AsyncpgDatabase.open,
+    "psycopg": PsycopgDatabase.open,
+    "aiosqlite": AiosqliteDatabase.open,
+}
+
+# The HTTP side ---------------------------------------------------------------------------------
+
+
+def project_json(project: Project, tasks: list[Task]) -> dict[str, Any]:
+    project_id, name, description = project
+    return {
+        "id": project_id,
+        "name": name,
+        "description": description,
+        "tasks": [
+            {"id": task_id, "project_id": owner, "title": title, "done": done}
+            for task_id, owner, title, done in tasks
+        ],
+    }
+
+
+def not_found(project_id: int) -> JSONResponse:
+    return JSONResponse({"detail": f"project {project_id} not found"}, status_code=404)
+
+
+async def unavailable(_request: Request, _error: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "The database is unavailable; try again shortly."},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def invalid(reason: str) -> JSONResponse:
+    return JSONResponse({"detail": reason}, status_code=422)
+
+
+def bounded_int(request: Request, name: str, default: int, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+async def list_projects(request: Request) -> JSONResponse:
+    limit = bounded_int(request, "limit", 20, 1, 100)
+    offset = bounded_int(request, "offset", 0, 0, 2**63 - 1)
+    if limit is None or offset is None:
+        return invalid("limit must be 1-100 and offset at least 0")
+    database: Database = request.app.state.database
+    total, projects, tasks = await database.page(limit, offset)
+    tasks_of: dict[int, list[Task]] = {project[0]: [] for project in projects}
+    for task in tasks:
+        tasks_of[task[1]].append(task)
+    return JSONResponse(
+        {
+            "items": [project_json(project, tasks_of[project[0]]) for project in projects],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+async def read_project(request: Request) -> JSONResponse:
+    project_id: int = request.path_params["project_id"]
+    database: Database = request.app.state.database
+    found = await database.project(project_id)
+    if found is None:
+        return not_found(project_id)
+    return JSONResponse(project_json(*found))
+
+
+async def create_task(request: Request) -> JSONResponse:
+    project_id: int = request.path_params["project_id"]
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return invalid("the body is not JSON")
+    title = body.get("title") if isinstance(body, dict) else None
+    done = body.get("done", False) if isinstance(body, dict) else None
+    if not isinstance(title, str) or not 1 <= len(title) <= 200 or not isinstance(done, bool):
+        return invalid("title must be 1-200 characters and done a boolean")
+    database: Database = request.app.state.database
+    try:
+        task_id = await database.add_task(project_id, title, done)
+    except Conflict:
+        return JSONResponse(
+            {"detail": "This project already has a task with this title."}, status_code=409
+        )
+    if task_id is None:
+        return not_found(project_id)
+    return JSONResponse(
+        {"id": task_id, "project_id": project_id, "title": title, "done": done}, status_code=201
+    )
+
+
+def create_app() -> Starlette:
+    driver = os.environ["BENCH_DRIVER"]
+    url = os.environ["BENCH_DATABASE_URL"]
+    size = int(os.environ["BENCH_POOL_SIZE"])
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.database = await DRIVERS[driver](url, size)
+        try:
+            yield
+        finally:
+            await app.state.database.close()
+
+    return Starlette(
+        # As the app does: SQLite's "database is locked" is 503, not a 500 with a traceback.
+        exception_handlers={sqlite3.OperationalError: unavailable},
+        routes=[
+            Route("/projects", list_projects),
+            Route("/projects/{project_id:int}", read_project),
+            Route("/projects/{project_id:int}/tasks", create_task, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )

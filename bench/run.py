@@ -1,0 +1,368 @@
+"""Serve each generated app and its raw-driver baseline in turn, load them with wrk, print a table.
+
+    python bench/run.py --pg-url postgresql://postgres@127.0.0.1:5432/bench_bench \
+        --sqlite-dir /tmp/bench APP_DIR [APP_DIR ...]
+
+Each APP_DIR is a generated app with its .venv synced (`nox -s bench` renders and installs them).
+Per driver, the baseline runs first in the first app's virtual environment, then each app. For
+every server: re-seed the database, start uvicorn (one worker, loopback, no access log), compare
+the bodies of the benchmarked requests with the baseline's (any difference fails the run: that is
+a correctness check), warm up, run wrk on each endpoint, read the server's peak RSS, stop it, and
+count the statements per request in-process. Figures are printed, never judged: the machine may be
+busy. Stdlib only (plus psycopg for seeding PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import seed
+
+BENCH_DIR = Path(__file__).resolve().parent
+LOAD_SCRIPT = BENCH_DIR / "load.lua"
+POOL_SIZE = 10
+CONNECTIONS = 32
+DRIVER_ORDER = ("asyncpg", "psycopg", "aiosqlite")
+ENDPOINTS = {
+    "list": "GET /projects?limit=20",
+    "detail": "GET /projects/{id}",
+    "post": "POST /projects/{id}/tasks",
+}
+# What must be byte-identical between an app and its baseline (status, body).
+CHECKS = [
+    ("GET", "/projects?limit=20", None),
+    ("GET", "/projects?limit=100&offset=950", None),
+    ("GET", "/projects/1", None),
+    ("GET", "/projects/999999", None),
+    ("POST", "/projects/1000/tasks", b'{"title":"bench check"}'),
+    ("POST", "/projects/1000/tasks", b'{"title":"bench check"}'),
+]
+
+
+@dataclass
+class Target:
+    name: str
+    driver: str
+    app_dir: Path  # the generated app (and the virtual environment) the server runs from
+    package: str | None  # None for the baseline
+    database: str
+    results: dict[str, dict[str, float]] = field(default_factory=dict)
+    peak_rss_kib: int = 0
+    statements: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def python(self) -> str:
+        return str(self.app_dir / ".venv" / "bin" / "python")
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+        url = self.database
+        if self.package is None:
+            env |= {
+                "BENCH_DRIVER": self.driver,
+                "BENCH_DATABASE_URL": url,
+                "BENCH_POOL_SIZE": str(POOL_SIZE),
+                "PYTHONPATH": str(BENCH_DIR),
+            }
+        else:
+            if self.driver == "aiosqlite":
+                url = f"sqlite+aiosqlite:///{url}"
+            env |= {
+                "DATABASE_URL": url,
+                "DATABASE_POOL_SIZE": str(POOL_SIZE),
+                "DATABASE_MAX_OVERFLOW": "0",
+            }
+        return env
+
+
+def answers(app_dir: Path) -> dict[str, str]:
+    result = {}
+    for line in (app_dir / ".copier-answers.yml").read_text().splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and not key.startswith(("#", " ")):
+            result[key] = value.strip().strip("'\"")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def request(port: int, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+class Server:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.port = free_port()
+        factory = (
+            "baseline:create_app" if target.package is None else f"{target.package}.main:create_app"
+        )
+        self.log = target.app_dir / f"bench-{target.name.replace(' ', '_')}.log"
+        self.process = subprocess.Popen(
+            [
+                *(target.python, "-m", "uvicorn", "--factory", factory),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+                *("--no-access-log", "--log-level", "warning"),
+            ],
+            cwd=target.app_dir,
+            env=target.env(),
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.target.name} exited:\n{self.log.read_text()}")
+            try:
+                if request(self.port, "GET", "/projects/1", None)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit(f"{self.target.name} did not answer within {timeout}s")
+
+    def peak_rss_kib(self) -> int:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        return int(match.group(1)) if match else 0
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def wrk(port: int, mode: str, seconds: float, tag: str) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            *("wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"),
+            *("-s", str(LOAD_SCRIPT), f"http://127.0.0.1:{port}", "--", mode, tag),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_RESULT "))
+    raw = json.loads(line.removeprefix("BENCH_RESULT "))
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": raw["socket_errors"] + raw["bad_status"],
+    }
+
+
+def reseed(target: Target) -> None:
+    if target.driver == "aiosqlite":
+        seed.seed_sqlite(target.database)
+    else:
+        seed.seed_postgres(target.database)
+
+
+def migrate(app_dir: Path, driver: str, database: str) -> None:
+    url = f"sqlite+aiosqlite:///{database}" if driver == "aiosqlite" else database
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"DATABASE_URL": url}
+    alembic = app_dir / ".venv" / "bin" / "alembic"
+    subprocess.run([str(alembic), "downgrade", "base"], cwd=app_dir, env=env, check=True)
+    subprocess.run([str(alembic), "upgrade", "head"], cwd=app_dir, env=env, check=True)
+
+
+def count_statements(target: Target) -> dict[str, int]:
+    reseed(target)
+    kind = "baseline" if target.package is None else "app"
+    output = subprocess.run(
+        [target.python, str(BENCH_DIR / "count_statements.py"), kind],
+        cwd=target.app_dir,
+        env=target.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    counts: dict[str, int] = json.loads(output.strip().splitlines()[-1])
+    return counts
+
+
+def measure(
+    target: Target, reference: list[tuple[int, bytes]] | None, seconds: float, warmup: float
+) -> list[tuple[int, bytes]]:
+    print(f"\n== {target.name}", flush=True)
+    reseed(target)
+    server = Server(target)
+    try:
+        server.wait_ready()
+        answers_now = [request(server.port, *check) for check in CHECKS]
+        if reference is not None:
+            differ = [
+                (check, ref, got)
+                for check, ref, got in zip(CHECKS, reference, answers_now, strict=True)
+                if ref != got
+            ]
+            for (method, path, _), ref, got in differ:
+                print(
+                    f"MISMATCH {method} {path}\n  baseline: {ref!r:.600}\n  app:      {got!r:.600}"
+                )
+            if differ:
+                raise SystemExit(f"{target.name}: bodies differ from the baseline; not measuring")
+            print(f"bodies identical to the baseline ({len(CHECKS)} requests)", flush=True)
+        for mode in ENDPOINTS:
+            wrk(server.port, mode, warmup, f"warm{time.time_ns()}")
+        for mode, label in ENDPOINTS.items():
+            cpu_before = server.cpu_seconds()
+            result = wrk(server.port, mode, seconds, f"run{time.time_ns()}")
+            requests = result["rps"] * seconds
+            result["cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(requests, 1)
+            target.results[mode] = result
+            print(
+                f"{label:28} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
+                f"  p99 {result['p99_ms']:6.2f} ms  server CPU {result['cpu_ms']:5.2f} ms/req"
+                f"  errors {result['errors']:.0f}",
+                flush=True,
+            )
+        target.peak_rss_kib = server.peak_rss_kib()
+    finally:
+        server.stop()
+    target.statements = count_statements(target)
+    return answers_now
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        " | ".join(
+            c.rjust(w) if i else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([lines[0], rule, *lines[1:]])
+
+
+def report(groups: list[tuple[Target, list[Target]]], seconds: float) -> None:
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(
+        f"\nwrk -t1 -c{CONNECTIONS} -d{seconds:g}s per endpoint; uvicorn, 1 worker;"
+        f" pool {POOL_SIZE} connections each; load average now: {' '.join(load)}\n"
+    )
+    statement_key = {"list": "list limit=20", "detail": "detail", "post": "post task"}
+    rows = [
+        [
+            "app",
+            "endpoint",
+            "baseline req/s",
+            "app req/s",
+            "ratio",
+            "baseline p50/p99 ms",
+            "app p50/p99 ms",
+            "CPU ms/req base/app",
+            "CPU ratio",
+            "SQL/req base/app",
+            "peak RSS MiB base/app",
+        ]
+    ]
+    for baseline, apps in groups:
+        for app in apps:
+            for mode, label in ENDPOINTS.items():
+                b, a = baseline.results[mode], app.results[mode]
+                errors = b["errors"] + a["errors"]
+                rows.append(
+                    [
+                        app.name,
+                        label + (f" ({errors:.0f} errors!)" if errors else ""),
+                        f"{b['rps']:.0f}",
+                        f"{a['rps']:.0f}",
+                        f"{a['rps'] / b['rps']:.2f}",
+                        f"{b['p50_ms']:.1f}/{b['p99_ms']:.1f}",
+                        f"{a['p50_ms']:.1f}/{a['p99_ms']:.1f}",
+                        f"{b['cpu_ms']:.2f}/{a['cpu_ms']:.2f}",
+                        f"{b['cpu_ms'] / a['cpu_ms']:.2f}",
+                        f"{baseline.statements[statement_key[mode]]}/{app.statements[statement_key[mode]]}",
+                        f"{baseline.peak_rss_kib / 1024:.0f}/{app.peak_rss_kib / 1024:.0f}",
+                    ]
+                )
+    print(table(rows))
+    print("\nSQL statements per request (BEGIN/COMMIT not counted), by page size of the list:\n")
+    labels = ["list limit=1", "list limit=20", "list limit=100", "detail", "post task"]
+    rows = [["server", *labels]]
+    for baseline, apps in groups:
+        for target in (baseline, *apps):
+            rows.append([target.name, *(str(target.statements[label]) for label in labels)])
+    print(table(rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("apps", nargs="+", type=Path, help="generated apps with a synced .venv")
+    parser.add_argument("--pg-url", required=True, help="a database for the PostgreSQL apps")
+    parser.add_argument("--sqlite-dir", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=10, help="wrk duration per endpoint")
+    parser.add_argument("--warmup", type=float, default=2, help="wrk warm-up per endpoint")
+    options = parser.parse_args()
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu)")
+
+    by_driver: dict[str, list[Path]] = {}
+    for app_dir in options.apps:
+        by_driver.setdefault(answers(app_dir)["database_driver"], []).append(app_dir.resolve())
+    options.sqlite_dir.mkdir(parents=True, exist_ok=True)
+    sqlite_path = str((options.sqlite_dir / "bench.db").resolve())
+
+    groups = []
+    for driver in sorted(by_driver, key=DRIVER_ORDER.index):
+        app_dirs = by_driver[driver]
+        database = sqlite_path if driver == "aiosqlite" else options.pg_url
+        migrate(app_dirs[0], driver, database)
+        baseline = Target(f"{driver} baseline", driver, app_dirs[0], None, database)
+        apps = []
+        for app_dir in app_dirs:
+            given = answers(app_dir)
+            variant = "-".join(
+                given[key] for key in ("database_driver", "lazy_loading", "data_access")
+            )
+            if any(app.name == variant for app in apps):
+                variant = f"{variant} ({app_dir.name})"  # several builds of one combination
+            apps.append(Target(variant, driver, app_dir, given["package_name"], database))
+        groups.append((baseline, apps))
+
+    for baseline, apps in groups:
+        reference = measure(baseline, None, options.seconds, options.warmup)
+        for app in apps:
+            measure(app, reference, options.seconds, options.warmup)
+    report(groups, options.seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
