@@ -417,11 +417,7 @@ def workflows(session: nox.Session) -> None:
         with cell.step("render"):
             for driver, app_dir in apps.items():
                 shutil.rmtree(app_dir, ignore_errors=True)
-                session.run(
-                    *("copier", "copy", "--quiet", "--defaults", "--vcs-ref=HEAD"),
-                    *(f"--data=database_driver={driver}", str(ROOT), str(app_dir)),
-                    env=GIT_IDENTITY,
-                )
+                render_app(session, {"database_driver": driver}, app_dir)
         with cell.step("check-jsonschema"):
             workflow_files = [
                 *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
