@@ -2,8 +2,9 @@
 
 Starlette and one driver, no ORM and no validation library. It answers byte for byte what a
 generated app answers (the bench compares the bodies before it measures), sends the same
-statements in the same transactions (a count, the page, the page's tasks in one statement;
-the project, then its tasks), and holds the same number of pooled connections.
+statements (a count, the page, the page's tasks; the project, then its tasks), in the same
+transactions (none around PostgreSQL reads, which run in autocommit as the app's do; one per
+write; SQLite reads in a deferred transaction), and holds the same number of pooled connections.
 
     BENCH_DRIVER=asyncpg BENCH_DATABASE_URL=postgresql://... BENCH_POOL_SIZE=10 \
         python -m uvicorn --factory baseline:create_app
@@ -15,6 +16,7 @@ same uvicorn, uvloop, httptools and driver versions. Only that driver is importe
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sqlite3
@@ -27,13 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-Project = tuple[int, str, str]
-Task = tuple[int, int, str, bool]
+# A project's columns, then one of its tasks' (None for a project without tasks).
+Row = tuple[int, str, str, int | None, str | None, bool | None]
 
 
 class Database(Protocol):
-    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]: ...
-    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None: ...
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Row]]: ...
+    async def project(self, project_id: int) -> list[Row]: ...
     async def add_task(self, project_id: int, title: str, done: bool) -> int | None: ...
     async def close(self) -> None: ...
 
@@ -44,6 +46,19 @@ class Conflict(Exception):
 
 async def no_reset(_connection: Any) -> None:
     pass
+
+
+# The app's statements: a page of projects, or one project, joined to their tasks.
+PAGE_WITH_TASKS = (
+    "SELECT page.id, page.name, page.description, tasks.id, tasks.title, tasks.done"
+    " FROM (SELECT id, name, description FROM projects ORDER BY id LIMIT {} OFFSET {}) AS page"
+    " LEFT OUTER JOIN tasks ON tasks.project_id = page.id ORDER BY page.id, tasks.id"
+)
+PROJECT_WITH_TASKS = (
+    "SELECT projects.id, projects.name, projects.description, tasks.id, tasks.title, tasks.done"
+    " FROM projects LEFT OUTER JOIN tasks ON projects.id = tasks.project_id"
+    " WHERE projects.id = {} ORDER BY tasks.id"
+)
 
 
 # asyncpg ---------------------------------------------------------------------------------------
@@ -62,33 +77,16 @@ class AsyncpgDatabase:
         pool = await asyncpg.create_pool(url, min_size=size, max_size=size, reset=no_reset)
         return cls(pool)
 
-    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]:
-        async with self.pool.acquire() as conn, conn.transaction():
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Row]]:
+        async with self.pool.acquire() as conn:
             total = await conn.fetchval("SELECT count(*) FROM projects")
-            projects = await conn.fetch(
-                "SELECT id, name, description FROM projects ORDER BY id LIMIT $1 OFFSET $2",
-                limit,
-                offset,
-            )
-            tasks = await conn.fetch(
-                "SELECT id, project_id, title, done FROM tasks"
-                " WHERE project_id = ANY($1::int[]) ORDER BY id",
-                [row[0] for row in projects],
-            )
-        return total, [tuple(row) for row in projects], [tuple(row) for row in tasks]
+            rows = await conn.fetch(PAGE_WITH_TASKS.format("$1", "$2"), limit, offset)
+        return total, [tuple(row) for row in rows]
 
-    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            project = await conn.fetchrow(
-                "SELECT id, name, description FROM projects WHERE id = $1", project_id
-            )
-            if project is None:
-                return None
-            tasks = await conn.fetch(
-                "SELECT id, project_id, title, done FROM tasks WHERE project_id = $1 ORDER BY id",
-                project_id,
-            )
-        return tuple(project), [tuple(row) for row in tasks]
+    async def project(self, project_id: int) -> list[Row]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(PROJECT_WITH_TASKS.format("$1"), project_id)
+        return [tuple(row) for row in rows]
 
     async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
         import asyncpg
@@ -143,43 +141,22 @@ class PsycopgDatabase:
     async def open(cls, url: str, size: int) -> PsycopgDatabase:
         import psycopg
 
-        return cls(Pool([await psycopg.AsyncConnection.connect(url) for _ in range(size)]))
+        # Autocommit: reads run outside a transaction, writes in `conn.transaction()`.
+        return cls(
+            Pool([await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(size)])
+        )
 
-    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]:
-        async with self.pool.acquire() as conn, conn.transaction():
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Row]]:
+        async with self.pool.acquire() as conn:
             total = (await (await conn.execute("SELECT count(*) FROM projects")).fetchone())[0]
-            projects = await (
-                await conn.execute(
-                    "SELECT id, name, description FROM projects ORDER BY id LIMIT %s OFFSET %s",
-                    (limit, offset),
-                )
-            ).fetchall()
-            tasks = await (
-                await conn.execute(
-                    "SELECT id, project_id, title, done FROM tasks"
-                    " WHERE project_id = ANY(%s) ORDER BY id",
-                    ([row[0] for row in projects],),
-                )
-            ).fetchall()
-        return total, projects, tasks
+            sql = PAGE_WITH_TASKS.format("%s", "%s")
+            rows = await (await conn.execute(sql, (limit, offset))).fetchall()
+        return total, rows
 
-    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            project = await (
-                await conn.execute(
-                    "SELECT id, name, description FROM projects WHERE id = %s", (project_id,)
-                )
-            ).fetchone()
-            if project is None:
-                return None
-            tasks = await (
-                await conn.execute(
-                    "SELECT id, project_id, title, done FROM tasks"
-                    " WHERE project_id = %s ORDER BY id",
-                    (project_id,),
-                )
-            ).fetchall()
-        return project, tasks
+    async def project(self, project_id: int) -> list[Row]:
+        async with self.pool.acquire() as conn:
+            sql = PROJECT_WITH_TASKS.format("%s")
+            return await (await conn.execute(sql, (project_id,))).fetchall()
 
     async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
         import psycopg
@@ -203,6 +180,12 @@ class PsycopgDatabase:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+def boolean_done(row: Any) -> Row:
+    """SQLite has no boolean type: `done` comes back as 0 or 1."""
+    *rest, done = row
+    return (*rest, None if done is None else bool(done))
 
 
 class AiosqliteDatabase:
@@ -234,36 +217,18 @@ class AiosqliteDatabase:
                 raise
             await conn.execute("COMMIT")
 
-    async def page(self, limit: int, offset: int) -> tuple[int, list[Project], list[Task]]:
+    async def page(self, limit: int, offset: int) -> tuple[int, list[Row]]:
         async with self.transaction() as conn:
             [(total,)] = await conn.execute_fetchall("SELECT count(*) FROM projects")
-            projects = list(
-                await conn.execute_fetchall(
-                    "SELECT id, name, description FROM projects ORDER BY id LIMIT ? OFFSET ?",
-                    (limit, offset),
-                )
-            )
-            ids = [row[0] for row in projects]
-            placeholders = ", ".join("?" * len(ids))  # one "?" per id: no value enters the SQL
-            tasks = await conn.execute_fetchall(
-                f"SELECT id, project_id, title, done FROM tasks WHERE project_id IN ({placeholders})"  # noqa: E501, S608
-                " ORDER BY id",
-                ids,
-            )
-        return total, projects, [(a, b, c, bool(d)) for a, b, c, d in tasks]
+            sql = PAGE_WITH_TASKS.format("?", "?")
+            rows = await conn.execute_fetchall(sql, (limit, offset))
+        return total, [boolean_done(row) for row in rows]
 
-    async def project(self, project_id: int) -> tuple[Project, list[Task]] | None:
+    async def project(self, project_id: int) -> list[Row]:
         async with self.transaction() as conn:
-            rows = await conn.execute_fetchall(
-                "SELECT id, name, description FROM projects WHERE id = ?", (project_id,)
-            )
-            if not rows:
-                return None
-            tasks = await conn.execute_fetchall(
-                "SELECT id, project_id, title, done FROM tasks WHERE project_id = ? ORDER BY id",
-                (project_id,),
-            )
-        return next(iter(rows)), [(a, b, c, bool(d)) for a, b, c, d in tasks]
+            sql = PROJECT_WITH_TASKS.format("?")
+            rows = await conn.execute_fetchall(sql, (project_id,))
+        return [boolean_done(row) for row in rows]
 
     async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
         try:
@@ -294,17 +259,17 @@ DRIVERS: dict[str, Callable[[str, int], Any]] = {
 # The HTTP side ---------------------------------------------------------------------------------
 
 
-def project_json(project: Project, tasks: list[Task]) -> dict[str, Any]:
-    project_id, name, description = project
-    return {
-        "id": project_id,
-        "name": name,
-        "description": description,
-        "tasks": [
-            {"id": task_id, "project_id": owner, "title": title, "done": done}
-            for task_id, owner, title, done in tasks
-        ],
-    }
+def projects_json(rows: list[Row]) -> list[dict[str, Any]]:
+    """Projects with their tasks, from rows ordered by project."""
+    found: list[dict[str, Any]] = []
+    for project_id, name, description, task_id, title, done in rows:
+        if not found or found[-1]["id"] != project_id:
+            found.append({"id": project_id, "name": name, "description": description, "tasks": []})
+        if task_id is not None:
+            found[-1]["tasks"].append(
+                {"id": task_id, "project_id": project_id, "title": title, "done": done}
+            )
+    return found
 
 
 def not_found(project_id: int) -> JSONResponse:
@@ -340,27 +305,20 @@ async def list_projects(request: Request) -> JSONResponse:
     if limit is None or offset is None:
         return invalid("limit must be 1-100 and offset at least 0")
     database: Database = request.app.state.database
-    total, projects, tasks = await database.page(limit, offset)
-    tasks_of: dict[int, list[Task]] = {project[0]: [] for project in projects}
-    for task in tasks:
-        tasks_of[task[1]].append(task)
+    total, rows = await database.page(limit, offset)
     return JSONResponse(
-        {
-            "items": [project_json(project, tasks_of[project[0]]) for project in projects],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
+        {"items": projects_json(rows), "total": total, "limit": limit, "offset": offset}
     )
 
 
 async def read_project(request: Request) -> JSONResponse:
     project_id: int = request.path_params["project_id"]
     database: Database = request.app.state.database
-    found = await database.project(project_id)
-    if found is None:
+    rows = await database.project(project_id)
+    if not rows:
         return not_found(project_id)
-    return JSONResponse(project_json(*found))
+    [project] = projects_json(rows)
+    return JSONResponse(project)
 
 
 async def create_task(request: Request) -> JSONResponse:
@@ -395,6 +353,10 @@ def create_app() -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.database = await DRIVERS[driver](url, size)
+        # The generated app's garbage collector settings (its lifespan.py), so neither side
+        # gains from them alone.
+        gc.set_threshold(10_000)
+        gc.freeze()
         try:
             yield
         finally:
