@@ -207,9 +207,12 @@ class AiosqliteDatabase:
         return cls(Pool(connections))
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
+    async def transaction(self, *, writes: bool = False) -> AsyncIterator[Any]:
         async with self.pool.acquire() as conn:
-            await conn.execute("BEGIN")
+            # As the app does: a transaction that writes takes the write lock as it begins,
+            # waiting busy_timeout for it (a deferred one that has read fails at once if another
+            # writer has committed since).
+            await conn.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
             try:
                 yield conn
             except BaseException:
@@ -232,7 +235,7 @@ class AiosqliteDatabase:
 
     async def add_task(self, project_id: int, title: str, done: bool) -> int | None:
         try:
-            async with self.transaction() as conn:
+            async with self.transaction(writes=True) as conn:
                 exists = await conn.execute_fetchall(
                     "SELECT 1 FROM projects WHERE id = ?", (project_id,)
                 )
