@@ -2,7 +2,8 @@
 
 Starlette and one driver, no ORM and no validation library. It answers byte for byte what a
 generated app answers (the bench compares the bodies before it measures), sends the same
-statements (a count, the page, the page's tasks; the project, then its tasks), in the same
+statements (a count, then the page joined to its tasks; the project joined to its tasks; a
+check that the project exists, then the insert), in the same
 transactions (none around PostgreSQL reads, which run in autocommit as the app's do; one per
 write; SQLite reads in a deferred transaction), and holds the same number of pooled connections.
 
@@ -10,7 +11,9 @@ write; SQLite reads in a deferred transaction), and holds the same number of poo
         python -m uvicorn --factory baseline:create_app
 
 It runs in the virtual environment of the generated app it is compared with, so both use the
-same uvicorn, uvloop, httptools and driver versions. Only that driver is imported.
+same uvicorn, uvloop, httptools, FastAPI and driver versions. Only that driver is imported.
+`create_fastapi_app` serves the same handlers through FastAPI (parameter validation, routing,
+its middleware): the app's cost over that one is its data layer's.
 """
 
 from __future__ import annotations
@@ -22,12 +25,18 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
+from fastapi import FastAPI, Path, Query
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+# The generated app's parameters, for the FastAPI variant.
+ProjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 # A project's columns, then one of its tasks' (None for a project without tasks).
 Row = tuple[int, str, str, int | None, str | None, bool | None]
@@ -307,6 +316,18 @@ async def list_projects(request: Request) -> JSONResponse:
     offset = bounded_int(request, "offset", 0, 0, 2**63 - 1)
     if limit is None or offset is None:
         return invalid("limit must be 1-100 and offset at least 0")
+    return await page_answer(request, limit, offset)
+
+
+async def read_project(request: Request) -> JSONResponse:
+    return await project_answer(request, request.path_params["project_id"])
+
+
+async def create_task(request: Request) -> JSONResponse:
+    return await task_answer(request, request.path_params["project_id"])
+
+
+async def page_answer(request: Request, limit: int, offset: int) -> JSONResponse:
     database: Database = request.app.state.database
     total, rows = await database.page(limit, offset)
     return JSONResponse(
@@ -314,8 +335,7 @@ async def list_projects(request: Request) -> JSONResponse:
     )
 
 
-async def read_project(request: Request) -> JSONResponse:
-    project_id: int = request.path_params["project_id"]
+async def project_answer(request: Request, project_id: int) -> JSONResponse:
     database: Database = request.app.state.database
     rows = await database.project(project_id)
     if not rows:
@@ -324,8 +344,7 @@ async def read_project(request: Request) -> JSONResponse:
     return JSONResponse(project)
 
 
-async def create_task(request: Request) -> JSONResponse:
-    project_id: int = request.path_params["project_id"]
+async def task_answer(request: Request, project_id: int) -> JSONResponse:
     try:
         body = json.loads(await request.body())
     except ValueError:
@@ -348,26 +367,29 @@ async def create_task(request: Request) -> JSONResponse:
     )
 
 
-def create_app() -> Starlette:
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
     driver = os.environ["BENCH_DRIVER"]
-    url = os.environ["BENCH_DATABASE_URL"]
-    size = int(os.environ["BENCH_POOL_SIZE"])
+    app.state.database = await DRIVERS[driver](
+        os.environ["BENCH_DATABASE_URL"], int(os.environ["BENCH_POOL_SIZE"])
+    )
+    # The generated app's garbage collector settings (its lifespan.py), so neither side gains
+    # from them alone.
+    gc.set_threshold(10_000)
+    gc.freeze()
+    try:
+        yield
+    finally:
+        await app.state.database.close()
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.database = await DRIVERS[driver](url, size)
-        # The generated app's garbage collector settings (its lifespan.py), so neither side
-        # gains from them alone.
-        gc.set_threshold(10_000)
-        gc.freeze()
-        try:
-            yield
-        finally:
-            await app.state.database.close()
 
+# As the app does: SQLite's "database is locked" is 503, not a 500 with a traceback.
+EXCEPTION_HANDLERS = {sqlite3.OperationalError: unavailable}
+
+
+def create_app() -> Starlette:
     return Starlette(
-        # As the app does: SQLite's "database is locked" is 503, not a 500 with a traceback.
-        exception_handlers={sqlite3.OperationalError: unavailable},
+        exception_handlers=EXCEPTION_HANDLERS,
         routes=[
             Route("/projects", list_projects),
             Route("/projects/{project_id:int}", read_project),
@@ -375,3 +397,25 @@ def create_app() -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def create_fastapi_app() -> Starlette:
+    """The same handlers, routed by FastAPI, which validates the query and path parameters as
+    the generated app declares them. What a generated app costs over this is its data layer's
+    (SQLAlchemy, pydantic models), not the web framework's.
+    """
+    app = FastAPI(exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+
+    @app.get("/projects")
+    async def projects(request: Request, limit: Limit = 20, offset: Offset = 0) -> JSONResponse:
+        return await page_answer(request, limit, offset)
+
+    @app.get("/projects/{project_id}")
+    async def project(request: Request, project_id: ProjectId) -> JSONResponse:
+        return await project_answer(request, project_id)
+
+    @app.post("/projects/{project_id}/tasks")
+    async def task(request: Request, project_id: ProjectId) -> JSONResponse:
+        return await task_answer(request, project_id)
+
+    return app

@@ -4,7 +4,8 @@
         --sqlite-dir /tmp/bench APP_DIR [APP_DIR ...]
 
 Each APP_DIR is a generated app with its .venv synced (`nox -s bench` renders and installs them).
-Per driver, the baseline runs first in the first app's virtual environment, then each app. For
+Per driver, the baseline runs first in the first app's virtual environment, then the same baseline
+routed by FastAPI (`baseline:create_fastapi_app`), then each app. For
 every server: re-seed the database, start uvicorn (one worker, loopback, no access log), compare
 the bodies of the benchmarked requests with the baseline's (any difference fails the run: that is
 a correctness check), warm up, run wrk on each endpoint, read the server's peak RSS, stop it, and
@@ -56,8 +57,9 @@ class Target:
     name: str
     driver: str
     app_dir: Path  # the generated app (and the virtual environment) the server runs from
-    package: str | None  # None for the baseline
+    package: str | None  # None for the baselines
     database: str
+    factory: str = "baseline:create_app"  # a baseline's; an app's is its package's
     results: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_rss_kib: int = 0
     statements: dict[str, int] = field(default_factory=dict)
@@ -117,9 +119,7 @@ class Server:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.port = free_port()
-        factory = (
-            "baseline:create_app" if target.package is None else f"{target.package}.main:create_app"
-        )
+        factory = target.factory if target.package is None else f"{target.package}.main:create_app"
         self.log = target.app_dir / f"bench-{target.name.replace(' ', '_')}.log"
         self.process = subprocess.Popen(
             [
@@ -215,7 +215,12 @@ def count_statements(target: Target) -> dict[str, int]:
 
 
 def measure(
-    target: Target, reference: list[tuple[int, bytes]] | None, seconds: float, warmup: float
+    target: Target,
+    reference: list[tuple[int, bytes]] | None,
+    seconds: float,
+    warmup: float,
+    *,
+    count: bool = True,
 ) -> list[tuple[int, bytes]]:
     print(f"\n== {target.name}", flush=True)
     reseed(target)
@@ -253,7 +258,8 @@ def measure(
         target.peak_rss_kib = server.peak_rss_kib()
     finally:
         server.stop()
-    target.statements = count_statements(target)
+    if count:  # the FastAPI baseline runs the same database code as the baseline
+        target.statements = count_statements(target)
     return answers_now
 
 
@@ -270,7 +276,7 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join([lines[0], rule, *lines[1:]])
 
 
-def report(groups: list[tuple[Target, list[Target]]], seconds: float) -> None:
+def report(groups: list[tuple[Target, Target, list[Target]]], seconds: float) -> None:
     load = Path("/proc/loadavg").read_text().split()[:3]
     print(
         f"\nwrk -t1 -c{CONNECTIONS} -d{seconds:g}s per endpoint; uvicorn, 1 worker;"
@@ -290,12 +296,16 @@ def report(groups: list[tuple[Target, list[Target]]], seconds: float) -> None:
             "CPU ratio",
             "SQL/req base/app",
             "peak RSS MiB base/app",
+            "FastAPI+driver req/s",
+            "ratio to it",
+            "CPU ratio to it",
         ]
     ]
-    for baseline, apps in groups:
+    for baseline, fastapi_baseline, apps in groups:
         for app in apps:
             for mode, label in ENDPOINTS.items():
                 b, a = baseline.results[mode], app.results[mode]
+                f = fastapi_baseline.results[mode]
                 errors = b["errors"] + a["errors"]
                 rows.append(
                     [
@@ -310,13 +320,16 @@ def report(groups: list[tuple[Target, list[Target]]], seconds: float) -> None:
                         f"{b['cpu_ms'] / a['cpu_ms']:.2f}",
                         f"{baseline.statements[statement_key[mode]]}/{app.statements[statement_key[mode]]}",
                         f"{baseline.peak_rss_kib / 1024:.0f}/{app.peak_rss_kib / 1024:.0f}",
+                        f"{f['rps']:.0f}",
+                        f"{a['rps'] / f['rps']:.2f}",
+                        f"{f['cpu_ms'] / a['cpu_ms']:.2f}",
                     ]
                 )
     print(table(rows))
     print("\nSQL statements per request (BEGIN/COMMIT not counted), by page size of the list:\n")
     labels = ["list limit=1", "list limit=20", "list limit=100", "detail", "post task"]
     rows = [["server", *labels]]
-    for baseline, apps in groups:
+    for baseline, _, apps in groups:
         for target in (baseline, *apps):
             rows.append([target.name, *(str(target.statements[label]) for label in labels)])
     print(table(rows))
@@ -346,6 +359,14 @@ def main() -> None:
         database = sqlite_path if driver == "aiosqlite" else options.pg_url
         migrate(app_dirs[0], driver, database)
         baseline = Target(f"{driver} baseline", driver, app_dirs[0], None, database)
+        fastapi_baseline = Target(
+            f"{driver} FastAPI baseline",
+            driver,
+            app_dirs[0],
+            None,
+            database,
+            factory="baseline:create_fastapi_app",
+        )
         apps = []
         for app_dir in app_dirs:
             given = answers(app_dir)
@@ -355,10 +376,11 @@ def main() -> None:
             if any(app.name == variant for app in apps):
                 variant = f"{variant} ({app_dir.name})"  # several builds of one combination
             apps.append(Target(variant, driver, app_dir, given["package_name"], database))
-        groups.append((baseline, apps))
+        groups.append((baseline, fastapi_baseline, apps))
 
-    for baseline, apps in groups:
+    for baseline, fastapi_baseline, apps in groups:
         reference = measure(baseline, None, options.seconds, options.warmup)
+        measure(fastapi_baseline, reference, options.seconds, options.warmup, count=False)
         for app in apps:
             measure(app, reference, options.seconds, options.warmup)
     report(groups, options.seconds)
