@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import nox
+from nox.command import CommandFailed
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -153,6 +154,7 @@ class Cell:
         self.started = time.perf_counter()
         self.steps: dict[str, float] = {}
         self.current_step: str | None = None
+        self.note: str | None = None  # why it failed, when a step can tell
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -190,7 +192,7 @@ def recorded(cell: Cell) -> Iterator[None]:
         yield
         result = "pass"
     finally:
-        cell.write(result)
+        cell.write(result, note=cell.note)
 
 
 def _postgres_url(database: str) -> str:
@@ -485,8 +487,17 @@ def resilience(session: nox.Session) -> None:
                     external=True,
                     env={**app, "VIRTUAL_ENV": None},
                 )
+        breaches = manifest.with_name("breaches.txt")
         with cell.step("fault injection"):
-            session.run("python", str(ROOT / "resilience" / "run.py"), str(manifest))
+            try:
+                session.run(
+                    *("python", str(ROOT / "resilience" / "run.py"), str(manifest)),
+                    *("--breaches", str(breaches)),
+                )
+            except CommandFailed:
+                if breaches.exists():
+                    cell.note = " | ".join(breaches.read_text().splitlines())
+                raise
 
 
 @nox.session(venv_backend="none")

@@ -10,6 +10,7 @@ and seconds. See docs/resilience.md for the scenarios and the table's columns.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -620,7 +621,7 @@ def print_table(rows: list[Row]) -> None:
             print("-+-".join("-" * width for width in widths))
 
 
-async def main(manifest: Path) -> int:
+async def main(manifest: Path, breaches_file: Path | None = None) -> int:
     apps = [
         App(entry["name"], entry["driver"], Path(entry["path"]), entry["DATABASE_URL"])
         for entry in json.loads(manifest.read_text())
@@ -633,11 +634,17 @@ async def main(manifest: Path) -> int:
     print()
     print_table(rows)
     print(f"\n{len(apps)} apps in {time.monotonic() - started:.1f}s")
-    breaches = [(row, breach) for row in rows for breach in row.breaches]
-    for row, breach in breaches:
-        print(f"BREACH {row.app} / {row.scenario}: {breach}")
+    breaches = [f"{row.app} / {row.scenario}: {breach}" for row in rows for breach in row.breaches]
+    for breach in breaches:
+        print(f"BREACH {breach}")
+    if breaches_file is not None:
+        breaches_file.write_text("".join(f"{breach}\n" for breach in breaches))
     return 1 if breaches else 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(Path(sys.argv[1]))))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("manifest", type=Path, help="apps.json, written by `nox -s resilience`")
+    parser.add_argument("--breaches", type=Path, help="also write the breaches to this file")
+    options = parser.parse_args()
+    sys.exit(asyncio.run(main(options.manifest, options.breaches)))
