@@ -566,6 +566,22 @@ def bench(session: nox.Session) -> None:
                 "The benchmark drives the servers with wrk: install it (Debian/Ubuntu: "
                 "`sudo apt-get install -y wrk`, macOS: `brew install wrk`) and run again."
             )
+    _run_bench(session, "run.py", BENCH_COMBINATIONS)
+
+
+@nox.session(default=False, venv_backend="uv")
+def bench_instructions(session: nox.Session) -> None:
+    """Instructions per read request (valgrind), app against baselines: a ratio load can't move.
+
+    Not part of a bare `nox`; the asyncpg app with the default answers, about 10 minutes.
+    """
+    if shutil.which("valgrind") is None:
+        session.error("valgrind is not installed: `sudo apt-get install -y valgrind`, then again.")
+    _run_bench(session, "instructions.py", BENCH_COMBINATIONS[:1])
+
+
+def _run_bench(session: nox.Session, script: str, combinations: list[tuple[str, ...]]) -> None:
+    """Render and install `combinations`, create the database, run bench/`script` on them."""
     python = find_python(DEFAULT_PYTHON)
     if python is None:
         session.error(f"Python {DEFAULT_PYTHON} not found (tried uv, pyenv and PATH); install it.")
@@ -578,7 +594,7 @@ def bench(session: nox.Session) -> None:
         "UV_PYTHON": None,
     }
     apps = []
-    for combination in BENCH_COMBINATIONS:
+    for combination in combinations:
         app_dir = workdir / _combination_id(combination)
         shutil.rmtree(app_dir, ignore_errors=True)
         render_app(session, dict(zip(MATRIX, combination, strict=True)), app_dir)
@@ -588,7 +604,7 @@ def bench(session: nox.Session) -> None:
     database = f"{DB_PREFIX}_bench"
     _create_databases(session, [database])
     session.run(
-        *("python", str(ROOT / "bench" / "run.py"), *apps),
+        *("python", str(ROOT / "bench" / script), *apps),
         *("--pg-url", _postgres_url(database), "--sqlite-dir", str(workdir / "sqlite")),
         *session.posargs,
     )

@@ -1,0 +1,107 @@
+"""CPU instructions per read request, counted by valgrind: a ratio that does not move with load.
+
+    python bench/instructions.py --pg-url postgresql://postgres@127.0.0.1:5432/bench_bench \
+        --sqlite-dir /tmp/bench APP_DIR [APP_DIR ...]
+
+wrk's ratios move by a third between runs on a shared machine. This counts, with
+`valgrind --tool=callgrind`, the instructions one request costs in-process (`asgi_requests.py`:
+no server, no HTTP), for the baseline, the FastAPI-routed baseline and each app, on the same
+seeded data: the count for 2N requests minus the count for N, divided by N, so start-up and
+import cost cancel out. The same build gives the same figure within about 1 %, busy machine or not.
+It leaves out uvicorn's share, the same for every server, so the ratios it prints are lower than
+the ones wrk would measure on an idle machine. Needs valgrind (Debian: `apt-get install valgrind`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import run
+
+ENDPOINTS = {"list": "/projects?limit=20", "detail": "/projects/7"}
+REQUESTS = 200  # the count for N; a measurement runs N and 2N
+
+
+def instructions(target: run.Target, path: str, count: int) -> int:
+    factory = target.factory if target.package is None else f"{target.package}.main:create_app"
+    completed = subprocess.run(
+        [
+            *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+            *(target.python, str(run.BENCH_DIR / "asgi_requests.py"), factory, path, str(count)),
+        ],
+        cwd=target.app_dir,
+        env=target.env() | {"PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"Collected : (\d+)", completed.stderr)
+    if completed.returncode != 0 or found is None:
+        raise SystemExit(f"{target.name} {path}: valgrind failed:\n{completed.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_request(target: run.Target, path: str) -> float:
+    with ThreadPoolExecutor(2) as pool:
+        once, twice = pool.map(lambda n: instructions(target, path, n), (REQUESTS, 2 * REQUESTS))
+    return (twice - once) / REQUESTS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("apps", nargs="+", type=Path, help="generated apps with a synced .venv")
+    parser.add_argument("--pg-url", required=True, help="a database for the PostgreSQL apps")
+    parser.add_argument("--sqlite-dir", type=Path, required=True)
+    options = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed: `apt-get install -y valgrind` (Debian/Ubuntu)")
+
+    options.sqlite_dir.mkdir(parents=True, exist_ok=True)
+    rows = [["server", "endpoint", "k instructions/req", "ratio to baseline", "ratio to FastAPI"]]
+    for app_dir in (path.resolve() for path in options.apps):
+        given = run.answers(app_dir)
+        driver = given["database_driver"]
+        database = (
+            str((options.sqlite_dir / "bench.db").resolve())
+            if driver == "aiosqlite"
+            else options.pg_url
+        )
+        run.migrate(app_dir, driver, database)
+        variant = "-".join(given[key] for key in ("database_driver", "lazy_loading", "data_access"))
+        targets = [
+            run.Target(f"{driver} baseline", driver, app_dir, None, database),
+            run.Target(
+                f"{driver} FastAPI baseline",
+                driver,
+                app_dir,
+                None,
+                database,
+                factory="baseline:create_fastapi_app",
+            ),
+            run.Target(variant, driver, app_dir, given["package_name"], database),
+        ]
+        run.reseed(targets[0])
+        for endpoint, path in ENDPOINTS.items():
+            counts = [per_request(target, path) for target in targets]
+            for target, count in zip(targets, counts, strict=True):
+                rows.append(
+                    [
+                        target.name,
+                        f"GET {endpoint}",
+                        f"{count / 1000:.0f}",
+                        f"{counts[0] / count:.2f}",
+                        f"{counts[1] / count:.2f}",
+                    ]
+                )
+            print(f"{variant}: {endpoint} counted", flush=True)
+    print()
+    print(run.table(rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
