@@ -29,11 +29,11 @@ REQUESTS = 200  # the count for N; a measurement runs N and 2N
 
 
 def instructions(target: run.Target, path: str, count: int) -> int:
-    factory = target.factory if target.package is None else f"{target.package}.main:create_app"
     completed = subprocess.run(
         [
             *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
-            *(target.python, str(run.BENCH_DIR / "asgi_requests.py"), factory, path, str(count)),
+            *(target.python, str(run.BENCH_DIR / "asgi_requests.py")),
+            *(target.factory, path, str(count)),
         ],
         cwd=target.app_dir,
         env=target.env() | {"PYTHONHASHSEED": "0"},
@@ -81,7 +81,7 @@ def main() -> None:
                 app_dir,
                 None,
                 database,
-                factory="baseline:create_fastapi_app",
+                baseline_factory="baseline:create_fastapi_app",
             ),
             run.Target(variant, driver, app_dir, given["package_name"], database),
         ]

@@ -59,10 +59,15 @@ class Target:
     app_dir: Path  # the generated app (and the virtual environment) the server runs from
     package: str | None  # None for the baselines
     database: str
-    factory: str = "baseline:create_app"  # a baseline's; an app's is its package's
+    baseline_factory: str = "baseline:create_app"  # which baseline, when package is None
     results: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_rss_kib: int = 0
     statements: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def factory(self) -> str:
+        """The application factory the server loads: `module:function`."""
+        return self.baseline_factory if self.package is None else f"{self.package}.main:create_app"
 
     @property
     def python(self) -> str:
@@ -119,11 +124,10 @@ class Server:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.port = free_port()
-        factory = target.factory if target.package is None else f"{target.package}.main:create_app"
         self.log = target.app_dir / f"bench-{target.name.replace(' ', '_')}.log"
         self.process = subprocess.Popen(
             [
-                *(target.python, "-m", "uvicorn", "--factory", factory),
+                *(target.python, "-m", "uvicorn", "--factory", target.factory),
                 *("--host", "127.0.0.1", "--port", str(self.port)),
                 *("--no-access-log", "--log-level", "warning"),
             ],
@@ -365,7 +369,7 @@ def main() -> None:
             app_dirs[0],
             None,
             database,
-            factory="baseline:create_fastapi_app",
+            baseline_factory="baseline:create_fastapi_app",
         )
         apps = []
         for app_dir in app_dirs:
