@@ -72,17 +72,9 @@ def main() -> None:
             else options.pg_url
         )
         run.migrate(app_dir, driver, database)
-        variant = "-".join(given[key] for key in ("database_driver", "lazy_loading", "data_access"))
+        variant = run.combination(given)
         targets = [
-            run.Target(f"{driver} baseline", driver, app_dir, None, database),
-            run.Target(
-                f"{driver} FastAPI baseline",
-                driver,
-                app_dir,
-                None,
-                database,
-                baseline_factory="baseline:create_fastapi_app",
-            ),
+            *run.baselines(driver, app_dir, database),
             run.Target(variant, driver, app_dir, given["package_name"], database),
         ]
         run.reseed(targets[0])

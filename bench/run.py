@@ -103,6 +103,26 @@ def answers(app_dir: Path) -> dict[str, str]:
     return result
 
 
+def baselines(driver: str, app_dir: Path, database: str) -> tuple[Target, Target]:
+    """The Starlette baseline and the same handlers routed by FastAPI, in `app_dir`'s venv."""
+    return (
+        Target(f"{driver} baseline", driver, app_dir, None, database),
+        Target(
+            f"{driver} FastAPI baseline",
+            driver,
+            app_dir,
+            None,
+            database,
+            baseline_factory="baseline:create_fastapi_app",
+        ),
+    )
+
+
+def combination(given: dict[str, str]) -> str:
+    """An app's answers as the matrix names them: `driver-lazy_loading-data_access`."""
+    return "-".join(given[key] for key in ("database_driver", "lazy_loading", "data_access"))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -362,21 +382,11 @@ def main() -> None:
         app_dirs = by_driver[driver]
         database = sqlite_path if driver == "aiosqlite" else options.pg_url
         migrate(app_dirs[0], driver, database)
-        baseline = Target(f"{driver} baseline", driver, app_dirs[0], None, database)
-        fastapi_baseline = Target(
-            f"{driver} FastAPI baseline",
-            driver,
-            app_dirs[0],
-            None,
-            database,
-            baseline_factory="baseline:create_fastapi_app",
-        )
+        baseline, fastapi_baseline = baselines(driver, app_dirs[0], database)
         apps = []
         for app_dir in app_dirs:
             given = answers(app_dir)
-            variant = "-".join(
-                given[key] for key in ("database_driver", "lazy_loading", "data_access")
-            )
+            variant = combination(given)
             if any(app.name == variant for app in apps):
                 variant = f"{variant} ({app_dir.name})"  # several builds of one combination
             apps.append(Target(variant, driver, app_dir, given["package_name"], database))
