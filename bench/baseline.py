@@ -1,6 +1,6 @@
 """The baseline: the generated app's three benchmarked endpoints, by hand, on the raw driver.
 
-Starlette and one driver, no ORM and no validation library. It answers byte for byte what a
+FastAPI routes and one driver, no ORM and no response models. It answers byte for byte what a
 generated app answers (the bench compares the bodies before it measures), sends the same
 statements (a count, then the page joined to its tasks; the project joined to its tasks; a
 check that the project exists, then the insert), in the same
@@ -12,8 +12,10 @@ write; SQLite reads in a deferred transaction), and holds the same number of poo
 
 It runs in the virtual environment of the generated app it is compared with, so both use the
 same uvicorn, uvloop, httptools, FastAPI and driver versions. Only that driver is imported.
-`create_fastapi_app` serves the same handlers through FastAPI (parameter validation, routing,
-its middleware): the app's cost over that one is its data layer's.
+`create_app` routes the handlers through FastAPI, which validates the parameters as the app
+declares them: the app's cost over it is what the template decides (SQLAlchemy, the session and
+transaction handling, the response models, the middleware). `create_starlette_app` routes the
+same handlers through Starlette alone, which also shows what FastAPI itself costs.
 """
 
 from __future__ import annotations
@@ -387,7 +389,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 EXCEPTION_HANDLERS = {sqlite3.OperationalError: unavailable}
 
 
-def create_app() -> Starlette:
+def create_starlette_app() -> Starlette:
+    """The same handlers, routed by Starlette alone: what the baseline costs without FastAPI."""
     return Starlette(
         exception_handlers=EXCEPTION_HANDLERS,
         routes=[
@@ -399,11 +402,8 @@ def create_app() -> Starlette:
     )
 
 
-def create_fastapi_app() -> Starlette:
-    """The same handlers, routed by FastAPI, which validates the query and path parameters as
-    the generated app declares them. What a generated app costs over this is its data layer's
-    (SQLAlchemy, pydantic models), not the web framework's.
-    """
+def create_app() -> Starlette:
+    """The handlers behind FastAPI routes that declare the app's query and path parameters."""
     app = FastAPI(exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
 
     @app.get("/projects")

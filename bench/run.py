@@ -4,13 +4,18 @@
         --sqlite-dir /tmp/bench APP_DIR [APP_DIR ...]
 
 Each APP_DIR is a generated app with its .venv synced (`nox -s bench` renders and installs them).
-Per driver, the baseline runs first in the first app's virtual environment, then the same baseline
-routed by FastAPI (`baseline:create_fastapi_app`), then each app. For
-every server: re-seed the database, start uvicorn (one worker, loopback, no access log), compare
-the bodies of the benchmarked requests with the baseline's (any difference fails the run: that is
-a correctness check), warm up, run wrk on each endpoint, read the server's peak RSS, stop it, and
-count the statements per request in-process. Figures are printed, never judged: the machine may be
-busy. Stdlib only (plus psycopg for seeding PostgreSQL).
+Per driver, the servers are the baseline (the raw driver behind FastAPI routes,
+`baseline:create_app`, in the first app's virtual environment), the same handlers routed by
+Starlette alone (`baseline:create_starlette_app`), and each app. They are measured in rounds:
+every round serves each of them in turn, starting one further down the list than the round
+before, so a machine that gets busier or quieter during the run moves every server's figures
+alike. For every server in every round: re-seed the database, start uvicorn (one worker,
+loopback, no access log), compare the bodies of the benchmarked requests with the baseline's (any
+difference fails the run: that is a correctness check), warm up, run wrk on each endpoint, read
+the server's peak RSS, and stop it. The table gives each figure's median over the rounds, and
+for each ratio the median of the ratios taken within a round, with their range. The statements
+per request are counted in-process at the end. Figures are printed, never judged: the machine
+may be busy. Stdlib only (plus psycopg for seeding PostgreSQL).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -60,7 +66,7 @@ class Target:
     package: str | None  # None for the baselines
     database: str
     baseline_factory: str = "baseline:create_app"  # which baseline, when package is None
-    results: dict[str, dict[str, float]] = field(default_factory=dict)
+    rounds: list[dict[str, dict[str, float]]] = field(default_factory=list)  # per round, by mode
     peak_rss_kib: int = 0
     statements: dict[str, int] = field(default_factory=dict)
 
@@ -68,6 +74,17 @@ class Target:
     def factory(self) -> str:
         """The application factory the server loads: `module:function`."""
         return self.baseline_factory if self.package is None else f"{self.package}.main:create_app"
+
+    def median(self, mode: str, figure: str) -> float:
+        return statistics.median(measured[mode][figure] for measured in self.rounds)
+
+    def ratio(self, other: Target, mode: str, figure: str = "rps") -> tuple[float, float, float]:
+        """self / other for `figure`, taken within each round: (median, lowest, highest)."""
+        ratios = [
+            mine[mode][figure] / theirs[mode][figure]
+            for mine, theirs in zip(self.rounds, other.rounds, strict=True)
+        ]
+        return statistics.median(ratios), min(ratios), max(ratios)
 
     @property
     def python(self) -> str:
@@ -104,16 +121,18 @@ def answers(app_dir: Path) -> dict[str, str]:
 
 
 def baselines(driver: str, app_dir: Path, database: str) -> tuple[Target, Target]:
-    """The Starlette baseline and the same handlers routed by FastAPI, in `app_dir`'s venv."""
+    """The baseline (FastAPI routes) and the same handlers routed by Starlette alone, in
+    `app_dir`'s venv.
+    """
     return (
         Target(f"{driver} baseline", driver, app_dir, None, database),
         Target(
-            f"{driver} FastAPI baseline",
+            f"{driver} Starlette baseline",
             driver,
             app_dir,
             None,
             database,
-            baseline_factory="baseline:create_fastapi_app",
+            baseline_factory="baseline:create_starlette_app",
         ),
     )
 
@@ -239,14 +258,10 @@ def count_statements(target: Target) -> dict[str, int]:
 
 
 def measure(
-    target: Target,
-    reference: list[tuple[int, bytes]] | None,
-    seconds: float,
-    warmup: float,
-    *,
-    count: bool = True,
+    target: Target, reference: list[tuple[int, bytes]] | None, seconds: float, warmup: float
 ) -> list[tuple[int, bytes]]:
-    print(f"\n== {target.name}", flush=True)
+    """Serve `target` once, check its answers against `reference`, add a round to its figures."""
+    print(f"\n== {target.name}, round {len(target.rounds) + 1}", flush=True)
     reseed(target)
     server = Server(target)
     try:
@@ -267,23 +282,23 @@ def measure(
             print(f"bodies identical to the baseline ({len(CHECKS)} requests)", flush=True)
         for mode in ENDPOINTS:
             wrk(server.port, mode, warmup, f"warm{time.time_ns()}")
+        measured = {}
         for mode, label in ENDPOINTS.items():
             cpu_before = server.cpu_seconds()
             result = wrk(server.port, mode, seconds, f"run{time.time_ns()}")
             requests = result["rps"] * seconds
             result["cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(requests, 1)
-            target.results[mode] = result
+            measured[mode] = result
             print(
                 f"{label:28} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
                 f"  p99 {result['p99_ms']:6.2f} ms  server CPU {result['cpu_ms']:5.2f} ms/req"
                 f"  errors {result['errors']:.0f}",
                 flush=True,
             )
-        target.peak_rss_kib = server.peak_rss_kib()
+        target.rounds.append(measured)
+        target.peak_rss_kib = max(target.peak_rss_kib, server.peak_rss_kib())
     finally:
         server.stop()
-    if count:  # the FastAPI baseline runs the same database code as the baseline
-        target.statements = count_statements(target)
     return answers_now
 
 
@@ -300,11 +315,16 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join([lines[0], rule, *lines[1:]])
 
 
-def report(groups: list[tuple[Target, Target, list[Target]]], seconds: float) -> None:
+def report(groups: list[tuple[Target, Target, list[Target]]], seconds: float, rounds: int) -> None:
     load = Path("/proc/loadavg").read_text().split()[:3]
     print(
-        f"\nwrk -t1 -c{CONNECTIONS} -d{seconds:g}s per endpoint; uvicorn, 1 worker;"
-        f" pool {POOL_SIZE} connections each; load average now: {' '.join(load)}\n"
+        f"\nwrk -t1 -c{CONNECTIONS} -d{seconds:g}s per endpoint, {rounds} rounds;"
+        f" uvicorn, 1 worker; pool {POOL_SIZE} connections each;"
+        f" load average now: {' '.join(load)}"
+    )
+    print(
+        "Figures are medians over the rounds; a ratio is the median of the ratios within a round,"
+        " [lowest-highest].\n"
     )
     statement_key = {"list": "list limit=20", "detail": "detail", "post": "post task"}
     rows = [
@@ -313,40 +333,47 @@ def report(groups: list[tuple[Target, Target, list[Target]]], seconds: float) ->
             "endpoint",
             "baseline req/s",
             "app req/s",
-            "ratio",
-            "baseline p50/p99 ms",
-            "app p50/p99 ms",
+            "ratio [range]",
             "CPU ms/req base/app",
             "CPU ratio",
+            "baseline p50/p99 ms",
+            "app p50/p99 ms",
             "SQL/req base/app",
             "peak RSS MiB base/app",
-            "FastAPI+driver req/s",
+            "Starlette req/s",
             "ratio to it",
-            "CPU ratio to it",
         ]
     ]
-    for baseline, fastapi_baseline, apps in groups:
+
+    def ratio(app: Target, baseline: Target, mode: str, figure: str = "rps") -> str:
+        middle, lowest, highest = app.ratio(baseline, mode, figure)
+        return f"{middle:.2f} [{lowest:.2f}-{highest:.2f}]"
+
+    for baseline, starlette_baseline, apps in groups:
         for app in apps:
             for mode, label in ENDPOINTS.items():
-                b, a = baseline.results[mode], app.results[mode]
-                f = fastapi_baseline.results[mode]
-                errors = b["errors"] + a["errors"]
+                errors = sum(
+                    measured[mode]["errors"] for measured in (*baseline.rounds, *app.rounds)
+                )
+
+                def figure(target: Target, name: str, decimals: int, mode: str = mode) -> str:
+                    return f"{target.median(mode, name):.{decimals}f}"
+
                 rows.append(
                     [
                         app.name,
                         label + (f" ({errors:.0f} errors!)" if errors else ""),
-                        f"{b['rps']:.0f}",
-                        f"{a['rps']:.0f}",
-                        f"{a['rps'] / b['rps']:.2f}",
-                        f"{b['p50_ms']:.1f}/{b['p99_ms']:.1f}",
-                        f"{a['p50_ms']:.1f}/{a['p99_ms']:.1f}",
-                        f"{b['cpu_ms']:.2f}/{a['cpu_ms']:.2f}",
-                        f"{b['cpu_ms'] / a['cpu_ms']:.2f}",
+                        figure(baseline, "rps", 0),
+                        figure(app, "rps", 0),
+                        ratio(app, baseline, mode),
+                        f"{figure(baseline, 'cpu_ms', 2)}/{figure(app, 'cpu_ms', 2)}",
+                        f"{baseline.ratio(app, mode, 'cpu_ms')[0]:.2f}",
+                        f"{figure(baseline, 'p50_ms', 1)}/{figure(baseline, 'p99_ms', 1)}",
+                        f"{figure(app, 'p50_ms', 1)}/{figure(app, 'p99_ms', 1)}",
                         f"{baseline.statements[statement_key[mode]]}/{app.statements[statement_key[mode]]}",
                         f"{baseline.peak_rss_kib / 1024:.0f}/{app.peak_rss_kib / 1024:.0f}",
-                        f"{f['rps']:.0f}",
-                        f"{a['rps'] / f['rps']:.2f}",
-                        f"{f['cpu_ms'] / a['cpu_ms']:.2f}",
+                        figure(starlette_baseline, "rps", 0),
+                        ratio(app, starlette_baseline, mode),
                     ]
                 )
     print(table(rows))
@@ -364,8 +391,9 @@ def main() -> None:
     parser.add_argument("apps", nargs="+", type=Path, help="generated apps with a synced .venv")
     parser.add_argument("--pg-url", required=True, help="a database for the PostgreSQL apps")
     parser.add_argument("--sqlite-dir", type=Path, required=True)
-    parser.add_argument("--seconds", type=float, default=10, help="wrk duration per endpoint")
-    parser.add_argument("--warmup", type=float, default=2, help="wrk warm-up per endpoint")
+    parser.add_argument("--seconds", type=float, default=5, help="wrk duration per endpoint")
+    parser.add_argument("--warmup", type=float, default=1, help="wrk warm-up per endpoint")
+    parser.add_argument("--rounds", type=int, default=3, help="times each server is measured")
     options = parser.parse_args()
 
     if shutil.which("wrk") is None:
@@ -382,7 +410,7 @@ def main() -> None:
         app_dirs = by_driver[driver]
         database = sqlite_path if driver == "aiosqlite" else options.pg_url
         migrate(app_dirs[0], driver, database)
-        baseline, fastapi_baseline = baselines(driver, app_dirs[0], database)
+        baseline, starlette_baseline = baselines(driver, app_dirs[0], database)
         apps = []
         for app_dir in app_dirs:
             given = answers(app_dir)
@@ -390,14 +418,19 @@ def main() -> None:
             if any(app.name == variant for app in apps):
                 variant = f"{variant} ({app_dir.name})"  # several builds of one combination
             apps.append(Target(variant, driver, app_dir, given["package_name"], database))
-        groups.append((baseline, fastapi_baseline, apps))
+        groups.append((baseline, starlette_baseline, apps))
 
-    for baseline, fastapi_baseline, apps in groups:
-        reference = measure(baseline, None, options.seconds, options.warmup)
-        measure(fastapi_baseline, reference, options.seconds, options.warmup, count=False)
-        for app in apps:
-            measure(app, reference, options.seconds, options.warmup)
-    report(groups, options.seconds)
+    for baseline, starlette_baseline, apps in groups:
+        servers = [baseline, starlette_baseline, *apps]
+        reference = None
+        for turn in range(options.rounds):
+            for target in servers[turn % len(servers) :] + servers[: turn % len(servers)]:
+                answers_now = measure(target, reference, options.seconds, options.warmup)
+                reference = reference or answers_now  # the baseline's: it runs first
+        # The Starlette baseline runs the same database code as the baseline.
+        for target in (baseline, *apps):
+            target.statements = count_statements(target)
+    report(groups, options.seconds, options.rounds)
 
 
 if __name__ == "__main__":
