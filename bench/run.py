@@ -345,9 +345,15 @@ def report(groups: list[tuple[Target, Target, list[Target]]], seconds: float, ro
         ]
     ]
 
-    def ratio(app: Target, baseline: Target, mode: str, figure: str = "rps") -> str:
-        middle, lowest, highest = app.ratio(baseline, mode, figure)
+    def ratio(app: Target, baseline: Target, mode: str) -> str:
+        middle, lowest, highest = app.ratio(baseline, mode)
         return f"{middle:.2f} [{lowest:.2f}-{highest:.2f}]"
+
+    def median(target: Target, mode: str, name: str, decimals: int) -> str:
+        return f"{target.median(mode, name):.{decimals}f}"
+
+    def medians(target: Target, mode: str, names: tuple[str, str], decimals: int) -> str:
+        return "/".join(median(target, mode, name, decimals) for name in names)
 
     for baseline, starlette_baseline, apps in groups:
         for app in apps:
@@ -355,24 +361,20 @@ def report(groups: list[tuple[Target, Target, list[Target]]], seconds: float, ro
                 errors = sum(
                     measured[mode]["errors"] for measured in (*baseline.rounds, *app.rounds)
                 )
-
-                def figure(target: Target, name: str, decimals: int, mode: str = mode) -> str:
-                    return f"{target.median(mode, name):.{decimals}f}"
-
                 rows.append(
                     [
                         app.name,
                         label + (f" ({errors:.0f} errors!)" if errors else ""),
-                        figure(baseline, "rps", 0),
-                        figure(app, "rps", 0),
+                        median(baseline, mode, "rps", 0),
+                        median(app, mode, "rps", 0),
                         ratio(app, baseline, mode),
-                        f"{figure(baseline, 'cpu_ms', 2)}/{figure(app, 'cpu_ms', 2)}",
+                        f"{median(baseline, mode, 'cpu_ms', 2)}/{median(app, mode, 'cpu_ms', 2)}",
                         f"{baseline.ratio(app, mode, 'cpu_ms')[0]:.2f}",
-                        f"{figure(baseline, 'p50_ms', 1)}/{figure(baseline, 'p99_ms', 1)}",
-                        f"{figure(app, 'p50_ms', 1)}/{figure(app, 'p99_ms', 1)}",
+                        medians(baseline, mode, ("p50_ms", "p99_ms"), 1),
+                        medians(app, mode, ("p50_ms", "p99_ms"), 1),
                         f"{baseline.statements[statement_key[mode]]}/{app.statements[statement_key[mode]]}",
                         f"{baseline.peak_rss_kib / 1024:.0f}/{app.peak_rss_kib / 1024:.0f}",
-                        figure(starlette_baseline, "rps", 0),
+                        median(starlette_baseline, mode, "rps", 0),
                         ratio(app, starlette_baseline, mode),
                     ]
                 )
