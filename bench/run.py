@@ -6,16 +6,17 @@
 Each APP_DIR is a generated app with its .venv synced (`nox -s bench` renders and installs them).
 Per driver, the servers are the baseline (the raw driver behind FastAPI routes,
 `baseline:create_app`, in the first app's virtual environment), the same handlers routed by
-Starlette alone (`baseline:create_starlette_app`), and each app. They are measured in rounds:
-every round serves each of them in turn, starting one further down the list than the round
-before, so a machine that gets busier or quieter during the run moves every server's figures
-alike. For every server in every round: re-seed the database, start uvicorn (one worker,
-loopback, no access log), compare the bodies of the benchmarked requests with the baseline's (any
-difference fails the run: that is a correctness check), warm up, run wrk on each endpoint, read
-the server's peak RSS, and stop it. The table gives each figure's median over the rounds, and
-for each ratio the median of the ratios taken within a round, with their range. The statements
-per request are counted in-process at the end. Figures are printed, never judged: the machine
-may be busy. Stdlib only (plus psycopg for seeding PostgreSQL).
+Starlette alone (`baseline:create_starlette_app`), and each app. All of a driver's servers run at
+once (uvicorn, one worker each, loopback, no access log), each idle while another is loaded.
+Each answers the benchmarked requests on freshly seeded rows first, and its bodies must be the
+baseline's byte for byte (any difference fails the run: that is a correctness check). Then, per
+endpoint, in rounds: every round runs wrk once on each server, starting one server further down
+the list than the round before, so the runs a ratio compares are seconds apart and a machine that
+gets busier or quieter weighs on both. The server's CPU time per run and its peak RSS come from
+/proc. The table gives each figure's median over the rounds, and for each ratio the median of the
+ratios taken within a round, with their range. The statements per request are counted in-process
+at the end. Figures are printed, never judged: the machine may be busy. Stdlib only (plus
+psycopg for seeding PostgreSQL).
 """
 
 from __future__ import annotations
@@ -257,49 +258,72 @@ def count_statements(target: Target) -> dict[str, int]:
     return counts
 
 
-def measure(
-    target: Target, reference: list[tuple[int, bytes]] | None, seconds: float, warmup: float
-) -> list[tuple[int, bytes]]:
-    """Serve `target` once, check its answers against `reference`, add a round to its figures."""
-    print(f"\n== {target.name}, round {len(target.rounds) + 1}", flush=True)
-    reseed(target)
-    server = Server(target)
-    try:
-        server.wait_ready()
-        answers_now = [request(server.port, *check) for check in CHECKS]
-        if reference is not None:
-            differ = [
-                (check, ref, got)
-                for check, ref, got in zip(CHECKS, reference, answers_now, strict=True)
-                if ref != got
-            ]
-            for (method, path, _), ref, got in differ:
-                print(
-                    f"MISMATCH {method} {path}\n  baseline: {ref!r:.600}\n  app:      {got!r:.600}"
-                )
-            if differ:
-                raise SystemExit(f"{target.name}: bodies differ from the baseline; not measuring")
-            print(f"bodies identical to the baseline ({len(CHECKS)} requests)", flush=True)
-        for mode in ENDPOINTS:
-            wrk(server.port, mode, warmup, f"warm{time.time_ns()}")
-        measured = {}
-        for mode, label in ENDPOINTS.items():
-            cpu_before = server.cpu_seconds()
-            result = wrk(server.port, mode, seconds, f"run{time.time_ns()}")
-            requests = result["rps"] * seconds
-            result["cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(requests, 1)
-            measured[mode] = result
-            print(
-                f"{label:28} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
-                f"  p99 {result['p99_ms']:6.2f} ms  server CPU {result['cpu_ms']:5.2f} ms/req"
-                f"  errors {result['errors']:.0f}",
-                flush=True,
-            )
-        target.rounds.append(measured)
-        target.peak_rss_kib = max(target.peak_rss_kib, server.peak_rss_kib())
-    finally:
-        server.stop()
+Answers = list[tuple[int, bytes]]
+
+
+def check_answers(server: Server, reference: Answers | None) -> Answers:
+    """The answers of `server` to CHECKS, which must be `reference`'s byte for byte, if given."""
+    answers_now = [request(server.port, *check) for check in CHECKS]
+    if reference is None:
+        return answers_now
+    differ = [
+        (check, ref, got)
+        for check, ref, got in zip(CHECKS, reference, answers_now, strict=True)
+        if ref != got
+    ]
+    for (method, path, _), ref, got in differ:
+        print(f"MISMATCH {method} {path}\n  baseline: {ref!r:.600}\n  app:      {got!r:.600}")
+    if differ:
+        raise SystemExit(f"{server.target.name}: bodies differ from the baseline; not measuring")
+    print(f"{server.target.name}: bodies identical to the baseline ({len(CHECKS)} requests)")
     return answers_now
+
+
+def measure_group(targets: list[Target], seconds: float, warmup: float, rounds: int) -> None:
+    """Serve all of one driver's `targets` at once, and load them in turn, endpoint by endpoint.
+
+    For each endpoint, every round runs wrk once on each server, starting one server further down
+    the list than the round before: the runs a ratio compares are seconds apart, so a machine
+    that gets busier or quieter weighs on both alike. A server that is not being loaded is idle.
+    """
+    servers: list[Server] = []
+    reseed(targets[0])
+    try:
+        for target in targets:
+            servers.append(Server(target))
+            target.rounds = [{} for _ in range(rounds)]
+        for server in servers:
+            server.wait_ready()
+        reference = None
+        for server in servers:
+            # The checks write a task, whose id must be the same everywhere: fresh rows for each.
+            reseed(server.target)
+            answers_now = check_answers(server, reference)
+            reference = reference or answers_now  # the baseline's: it comes first
+        reseed(targets[0])
+        for server in servers:
+            for mode in ENDPOINTS:
+                wrk(server.port, mode, warmup, f"warm{time.time_ns()}")
+        for mode, label in ENDPOINTS.items():
+            print(f"\n== {targets[0].driver}: {label}", flush=True)
+            for turn in range(rounds):
+                for server in servers[turn % len(servers) :] + servers[: turn % len(servers)]:
+                    cpu_before = server.cpu_seconds()
+                    result = wrk(server.port, mode, seconds, f"run{time.time_ns()}")
+                    cpu = server.cpu_seconds() - cpu_before
+                    result["cpu_ms"] = 1000 * cpu / max(result["rps"] * seconds, 1)
+                    server.target.rounds[turn][mode] = result
+                    print(
+                        f"round {turn + 1}  {server.target.name:28} {result['rps']:7.0f} req/s"
+                        f"  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms"
+                        f"  CPU {result['cpu_ms']:5.2f} ms/req  errors {result['errors']:.0f}",
+                        flush=True,
+                    )
+        for server in servers:
+            server.target.peak_rss_kib = server.peak_rss_kib()
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def table(rows: list[list[str]]) -> str:
@@ -393,9 +417,9 @@ def main() -> None:
     parser.add_argument("apps", nargs="+", type=Path, help="generated apps with a synced .venv")
     parser.add_argument("--pg-url", required=True, help="a database for the PostgreSQL apps")
     parser.add_argument("--sqlite-dir", type=Path, required=True)
-    parser.add_argument("--seconds", type=float, default=5, help="wrk duration per endpoint")
+    parser.add_argument("--seconds", type=float, default=3, help="wrk duration per run")
     parser.add_argument("--warmup", type=float, default=1, help="wrk warm-up per endpoint")
-    parser.add_argument("--rounds", type=int, default=3, help="times each server is measured")
+    parser.add_argument("--rounds", type=int, default=5, help="wrk runs per server and endpoint")
     options = parser.parse_args()
 
     if shutil.which("wrk") is None:
@@ -423,12 +447,9 @@ def main() -> None:
         groups.append((baseline, starlette_baseline, apps))
 
     for baseline, starlette_baseline, apps in groups:
-        servers = [baseline, starlette_baseline, *apps]
-        reference = None
-        for turn in range(options.rounds):
-            for target in servers[turn % len(servers) :] + servers[: turn % len(servers)]:
-                answers_now = measure(target, reference, options.seconds, options.warmup)
-                reference = reference or answers_now  # the baseline's: it runs first
+        measure_group(
+            [baseline, starlette_baseline, *apps], options.seconds, options.warmup, options.rounds
+        )
         # The Starlette baseline runs the same database code as the baseline.
         for target in (baseline, *apps):
             target.statements = count_statements(target)
