@@ -101,9 +101,24 @@ def test_data_access_renders_its_modules_only(render: Renderer, answers: dict[st
     package = render.project(**answers) / "src" / DEFAULT_PACKAGE
 
     expected = {
-        "session": {"repositories.py": False, "unit_of_work.py": False},
-        "repository": {"repositories.py": True, "unit_of_work.py": False},
-        "unit_of_work": {"repositories.py": True, "unit_of_work.py": True},
+        "session": {
+            "queries.py": True,
+            "views.py": False,
+            "repositories.py": False,
+            "unit_of_work.py": False,
+        },
+        "repository": {
+            "queries.py": True,
+            "views.py": False,
+            "repositories.py": True,
+            "unit_of_work.py": False,
+        },
+        "unit_of_work": {
+            "queries.py": False,
+            "views.py": True,
+            "repositories.py": True,
+            "unit_of_work.py": True,
+        },
     }[answers["data_access"]]
     assert {name: (package / name).is_file() for name in expected} == expected
 
