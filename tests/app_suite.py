@@ -30,11 +30,12 @@ def installed_app(project: Path) -> Run:
     env = {key: value for key, value in os.environ.items() if key not in FOREIGN_VARIABLES}
     env["UV_PYTHON"] = python
 
-    def run(*command: str) -> subprocess.CompletedProcess[str]:
+    def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `command` in the app; unless `check` is false, fail the test if it fails."""
         completed = subprocess.run(
             command, cwd=project, env=env, capture_output=True, text=True, check=False
         )
-        assert completed.returncode == 0, (
+        assert not check or completed.returncode == 0, (
             f"`{shlex.join(command)}` exited with {completed.returncode}:\n"
             f"{completed.stdout}\n{completed.stderr}"
         )
