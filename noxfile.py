@@ -571,9 +571,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(default=False, venv_backend="uv")
 def bench_instructions(session: nox.Session) -> None:
-    """Instructions per read request (valgrind), app against baselines: a ratio load can't move.
+    """Instructions per request (valgrind), app against baselines: a ratio load can't move.
 
-    Not part of a bare `nox`; the asyncpg app with the default answers, about 10 minutes.
+    Not part of a bare `nox`; the asyncpg app with the default answers (list, detail, POST), also
+    with the garbage collector untuned and with idiomatic ORM-entity reads; about 15 minutes.
     """
     if shutil.which("valgrind") is None:
         session.error("valgrind is not installed: `sudo apt-get install -y valgrind`, then again.")

@@ -10,6 +10,11 @@ seeded data: the count for 2N requests minus the count for N, divided by N, so s
 import cost cancel out. The same build gives the same figure within about 1 %, busy machine or not.
 It leaves out uvicorn's share, the same for every server, so the ratios it prints are lower than
 the ones wrk would measure on an idle machine. Needs valgrind (Debian: `apt-get install valgrind`).
+
+Besides the app as generated, it counts two variants of it: with `TUNE_GARBAGE_COLLECTOR=false`
+(what lifespan.py's garbage-collector tuning buys), and, for the reads, `orm_reads.py`: the same
+routes written the idiomatic ORM way (session, entities, `selectinload`), so the table shows
+what the shipped read form buys.
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ from pathlib import Path
 
 import run
 
-ENDPOINTS = {"list": "/projects?limit=20", "detail": "/projects/7"}
+ENDPOINTS = {
+    "list": "GET /projects?limit=20",
+    "detail": "GET /projects/7",
+    "post": "POST /projects/7/tasks",
+}
 REQUESTS = 200  # the count for N; a measurement runs N and 2N
 
 
@@ -85,19 +94,37 @@ def main() -> None:
         )
         run.migrate(app_dir, driver, database)
         variant = run.combination(given)
+        package = given["package_name"]
         targets = [
             *run.baselines(driver, app_dir, database),
-            run.Target(variant, driver, app_dir, given["package_name"], database),
+            run.Target(variant, driver, app_dir, package, database),
+            run.Target(
+                f"{variant} gc untuned",
+                driver,
+                app_dir,
+                package,
+                database,
+                settings={"TUNE_GARBAGE_COLLECTOR": "false"},
+            ),
         ]
+        orm_reads = run.Target(
+            f"{variant} ORM-entity reads",
+            driver,
+            app_dir,
+            package,
+            database,
+            app_factory="orm_reads:create_app",
+        )
         run.reseed(targets[0])
         compile_bytecode(targets[0])
         for endpoint, path in ENDPOINTS.items():
-            counts = [per_request(target, path) for target in targets]
-            for target, count in zip(targets, counts, strict=True):
+            measured = targets if endpoint == "post" else [*targets, orm_reads]
+            counts = [per_request(target, path) for target in measured]
+            for target, count in zip(measured, counts, strict=True):
                 rows.append(
                     [
                         target.name,
-                        f"GET {endpoint}",
+                        path,
                         f"{count / 1000:.0f}",
                         f"{counts[0] / count:.2f}",
                         f"{counts[1] / count:.2f}",

@@ -67,6 +67,9 @@ class Target:
     package: str | None  # None for the baselines
     database: str
     baseline_factory: str = "baseline:create_app"  # which baseline, when package is None
+    # Another factory for the app's package, in bench/ (`orm_reads:create_app`); and settings.
+    app_factory: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)
     rounds: list[dict[str, dict[str, float]]] = field(default_factory=list)  # per round, by mode
     peak_rss_kib: int = 0
     statements: dict[str, int] = field(default_factory=dict)
@@ -74,7 +77,9 @@ class Target:
     @property
     def factory(self) -> str:
         """The application factory the server loads: `module:function`."""
-        return self.baseline_factory if self.package is None else f"{self.package}.main:create_app"
+        if self.package is None:
+            return self.baseline_factory
+        return self.app_factory or f"{self.package}.main:create_app"
 
     def median(self, mode: str, figure: str) -> float:
         return statistics.median(measured[mode][figure] for measured in self.rounds)
@@ -108,7 +113,10 @@ class Target:
                 "DATABASE_URL": url,
                 "DATABASE_POOL_SIZE": str(POOL_SIZE),
                 "DATABASE_MAX_OVERFLOW": "0",
+                **self.settings,
             }
+            if self.app_factory is not None:
+                env |= {"BENCH_PACKAGE": self.package, "PYTHONPATH": str(BENCH_DIR)}
         return env
 
 
