@@ -11,10 +11,11 @@ import cost cancel out. The same build gives the same figure within about 1 %, b
 It leaves out uvicorn's share, the same for every server, so the ratios it prints are lower than
 the ones wrk would measure on an idle machine. Needs valgrind (Debian: `apt-get install valgrind`).
 
-Besides the app as generated, it counts two variants of it: with `TUNE_GARBAGE_COLLECTOR=false`
-(what lifespan.py's garbage-collector tuning buys), and, for the reads, `orm_reads.py`: the same
-routes written the idiomatic ORM way (session, entities, `selectinload`), so the table shows
-what the shipped read form buys.
+Besides the app as generated, it counts variants of it: with `TUNE_GARBAGE_COLLECTOR=false`
+(what lifespan.py's garbage-collector tuning buys), and, for the reads, those of
+`read_variants.py`: the same routes written the idiomatic ORM way (session, entities,
+`selectinload`), and the shipped read with its statements built on every request, so the table
+shows what each part of the shipped read form buys.
 """
 
 from __future__ import annotations
@@ -107,18 +108,21 @@ def main() -> None:
                 settings={"TUNE_GARBAGE_COLLECTOR": "false"},
             ),
         ]
-        orm_reads = run.Target(
-            f"{variant} ORM-entity reads",
-            driver,
-            app_dir,
-            package,
-            database,
-            app_factory="orm_reads:create_app",
-        )
+        read_variants = [
+            run.Target(
+                f"{variant} {name.replace('_', ' ')}",
+                driver,
+                app_dir,
+                package,
+                database,
+                app_factory=f"read_variants:{name}",
+            )
+            for name in ("orm_entities", "statements_per_request")
+        ]
         run.reseed(targets[0])
         compile_bytecode(targets[0])
         for endpoint, path in ENDPOINTS.items():
-            measured = targets if endpoint == "post" else [*targets, orm_reads]
+            measured = targets if endpoint == "post" else [*targets, *read_variants]
             counts = [per_request(target, path) for target in measured]
             for target, count in zip(measured, counts, strict=True):
                 rows.append(

@@ -67,7 +67,7 @@ class Target:
     package: str | None  # None for the baselines
     database: str
     baseline_factory: str = "baseline:create_app"  # which baseline, when package is None
-    # Another factory for the app's package, in bench/ (`orm_reads:create_app`); and settings.
+    # Another factory for the app's package, in bench/ (`read_variants:orm_entities`); settings.
     app_factory: str | None = None
     settings: dict[str, str] = field(default_factory=dict)
     rounds: list[dict[str, dict[str, float]]] = field(default_factory=list)  # per round, by mode
