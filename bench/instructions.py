@@ -14,8 +14,9 @@ the ones wrk would measure on an idle machine. Needs valgrind (Debian: `apt-get 
 Besides the app as generated, it counts variants of it: with `TUNE_GARBAGE_COLLECTOR=false`
 (what lifespan.py's garbage-collector tuning buys), and, for the reads, those of
 `read_variants.py`: the same routes written the idiomatic ORM way (session, entities,
-`selectinload`), and the shipped read with its statements built on every request, so the table
-shows what each part of the shipped read form buys.
+`selectinload`), the shipped read with its statements built on every request, and the shipped
+read with its connection from a FastAPI dependency with `yield`, so the table shows what each
+part of the shipped read form buys.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def main() -> None:
                 database,
                 app_factory=f"read_variants:{name}",
             )
-            for name in ("orm_entities", "statements_per_request")
+            for name in ("orm_entities", "statements_per_request", "yield_dependency")
         ]
         run.reseed(targets[0])
         compile_bytecode(targets[0])

@@ -2,6 +2,7 @@
 
     BENCH_PACKAGE=task_tracker python -m uvicorn --factory read_variants:orm_entities
     BENCH_PACKAGE=task_tracker python -m uvicorn --factory read_variants:statements_per_request
+    BENCH_PACKAGE=task_tracker python -m uvicorn --factory read_variants:yield_dependency
 
 Each is the same app (middleware, error handlers, settings, lifespan) with `GET /projects` and
 `GET /projects/{id}` answered another way, tried before the app's own routes:
@@ -10,7 +11,9 @@ Each is the same app (middleware, error handlers, settings, lifespan) with `GET 
   `AsyncSession` (`DbSession`), loading `Project` entities with `selectinload(Project.tasks)`
   and validating them into the response models;
 * `statements_per_request`: the shipped read (`connect_for_reading`, columns, rows by name),
-  with its `select()` built on every request instead of once at import.
+  with its `select()` built on every request instead of once at import;
+* `yield_dependency`: the shipped read, its connection from a FastAPI dependency with `yield`
+  instead of `async with connect_for_reading(request)` in the route.
 
 `nox -s bench_instructions` counts them beside the shipped read, so docs/benchmark.md can show
 what the shipped form buys. Needs an app rendered with `data_access=session`.
@@ -18,11 +21,12 @@ what the shipped form buys. Needs an app rendered with `data_access=session`.
 
 import importlib
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import selectinload
 
 
@@ -118,5 +122,35 @@ def statements_per_request() -> FastAPI:
                 rows = await connection.execute(statement)
                 [found] = queries.projects(rows.mappings().all())
             return schemas.ProjectRead.model_validate(found)
+
+    return with_routes(add_routes)
+
+
+def yield_dependency() -> FastAPI:
+    def add_routes(router: APIRouter, modules: Any) -> None:
+        schemas, queries = modules["schemas"], modules["queries"]
+        connect_for_reading = modules["db.session"].connect_for_reading
+
+        async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+            async with connect_for_reading(request) as connection:
+                yield connection
+
+        db_connection = Annotated[AsyncConnection, Depends(get_connection)]
+
+        @router.get("")
+        async def list_projects(
+            connection: db_connection, limit: schemas.Limit = 20, offset: schemas.Offset = 0
+        ) -> schemas.ProjectPage:
+            page: schemas.ProjectPage = await queries.read_page(
+                connection, limit=limit, offset=offset
+            )
+            return page
+
+        @router.get("/{project_id}")
+        async def read_project(
+            project_id: schemas.ProjectId, connection: db_connection
+        ) -> schemas.ProjectRead:
+            project: schemas.ProjectRead = await queries.read_project(connection, project_id)
+            return project
 
     return with_routes(add_routes)
