@@ -49,3 +49,18 @@ def run_own_test_suite(project: Path) -> str:
     """Install `project` and run its own test suite; return pytest's output."""
     run = installed_app(project)
     return run("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider").stdout
+
+
+def uv_commands(shell: str) -> list[list[str]]:
+    """The `uv ...` commands of a shell snippet, `&&` chains split apart, comments dropped."""
+    found = []
+    for line in shell.splitlines():
+        command: list[str] = []
+        for word in [*shlex.split(line, comments=True), "&&"]:
+            if word != "&&":
+                command.append(word)
+                continue
+            if command[:1] == ["uv"]:
+                found.append(command)
+            command = []
+    return found

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from app_suite import Run, installed_app
+from app_suite import Run, installed_app, uv_commands
 from conftest import Renderer
 from tooling import ROOT, read_choice_questions
 
@@ -141,17 +141,7 @@ def steps(data_access: str) -> list[Block]:
 
 def commands(block: Block) -> list[list[str]]:
     """The `uv ...` commands of a shell block, `&&` chains split apart."""
-    found = []
-    for line in block.text.splitlines():
-        command: list[str] = []
-        for word in [*shlex.split(line, comments=True), "&&"]:
-            if word != "&&":
-                command.append(word)
-                continue
-            if command[:1] == ["uv"]:
-                found.append(command)
-            command = []
-    return found
+    return uv_commands(block.text)
 
 
 def hunks(block: Block) -> list[tuple[str, str]]:

@@ -4,12 +4,11 @@ README.md and AGENTS.md tell a developer to run works in it."""
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 from pathlib import Path
 
 import pytest
-from app_suite import Run, installed_app
+from app_suite import Run, installed_app, uv_commands
 from conftest import Renderer
 
 # ```sh fenced blocks of a Markdown file.
@@ -22,15 +21,7 @@ def documented_commands(project: Path) -> list[list[str]]:
     commands = []
     for document in DOCUMENTS:
         for block in SHELL_BLOCK.findall((project / document).read_text(encoding="utf-8")):
-            for line in block.splitlines():
-                command: list[str] = []
-                for word in [*shlex.split(line, comments=True), "&&"]:
-                    if word != "&&":
-                        command.append(word)
-                        continue
-                    if command[:1] == ["uv"]:
-                        commands.append(command)
-                    command = []
+            commands += uv_commands(block)
     return commands
 
 
