@@ -45,6 +45,15 @@ def installed_app(project: Path) -> Run:
     return run
 
 
+def installed_copy(source: Path, project: Path) -> Run:
+    """Copy the rendered app `source` to `project` (commands may write to it; the rendered app is
+    shared between tests) and install it there, as `installed_app` does."""
+    shutil.copytree(
+        source, project, ignore=shutil.ignore_patterns(".git", ".venv", "*.db", "__pycache__")
+    )
+    return installed_app(project)
+
+
 def run_own_test_suite(project: Path) -> str:
     """Install `project` and run its own test suite; return pytest's output."""
     run = installed_app(project)

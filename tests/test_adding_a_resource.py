@@ -22,13 +22,12 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from app_suite import Run, installed_app, uv_commands
+from app_suite import Run, installed_copy, uv_commands
 from conftest import Renderer
 from tooling import ROOT, read_choice_questions
 
@@ -245,14 +244,8 @@ def test_following_the_guide_gives_an_app_that_passes_its_checks(
     data_access: str,
 ) -> None:
     project = tmp_path / "app"
-    # A private copy: the rendered app is shared with other tests.
-    shutil.copytree(
-        render.project(data_access=data_access),
-        project,
-        ignore=shutil.ignore_patterns(".git", ".venv", "*.db", "__pycache__"),
-    )
     monkeypatch.setenv("MYPY_CACHE_DIR", str(mypy_cache))
-    run: Run = installed_app(project)
+    run: Run = installed_copy(render.project(data_access=data_access), project)
     git(project, "init", "--quiet")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "--message", "as generated")

@@ -4,11 +4,10 @@ README.md and AGENTS.md tell a developer to run works in it."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from app_suite import Run, installed_app, uv_commands
+from app_suite import Run, installed_copy, uv_commands
 from conftest import Renderer
 
 # ```sh fenced blocks of a Markdown file.
@@ -29,8 +28,7 @@ def documented_commands(project: Path) -> list[list[str]]:
 def default_app(render: Renderer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:
     """A private copy of the default app (commands may write to it), installed with uv."""
     project = tmp_path_factory.mktemp("default") / "app"
-    shutil.copytree(render.project(), project)
-    return project, installed_app(project)
+    return project, installed_copy(render.project(), project)
 
 
 @pytest.mark.slow

@@ -7,11 +7,10 @@ Also: no rendered file relies on SQLAlchemy's private names, which a release may
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from app_suite import Run, installed_app
+from app_suite import Run, installed_copy
 from conftest import Renderer
 from test_rendering import DEFAULT_PACKAGE, MATRIX, choices, text_files
 
@@ -93,8 +92,7 @@ def test_no_rendered_file_names_a_private_sqlalchemy_name(
 
 def private_copy(render: Renderer, tmp_path: Path, **answers: str) -> tuple[Path, Run]:
     project = tmp_path / "app"
-    shutil.copytree(render.project(**answers), project)
-    return project, installed_app(project)
+    return project, installed_copy(render.project(**answers), project)
 
 
 def pytest_in(run: Run, *arguments: str) -> tuple[int, str]:
