@@ -74,11 +74,20 @@ APP_CHECKS: tuple[tuple[str, ...], ...] = (
     ("ruff", "check", "."),
     ("ruff", "format", "--check", "."),
     ("mypy",),
-    ("pytest", "-q"),
+    # The whole suite, so under the app's coverage gate (which a run of one file is not).
+    ("pytest", "-q", "--cov"),
     ("alembic", "upgrade", "head"),
     ("alembic", "check"),
     ("alembic", "downgrade", "base"),
+    # A new revision runs alembic.ini's post-write hooks (an Alembic too old for them fails here);
+    # Alembic's own output is not formatted, so the check below fails if they did not run.
+    ("alembic", "revision", "-m", "post-write hooks"),
+    ("ruff", "format", "--check", "migrations"),
 )
+
+# PostgreSQL cells run the app's tests on two pytest-xdist workers (the CI machine has two cores),
+# each on a database of its own (the app's tests/conftest.py), so that this path stays tested.
+PARALLEL_PYTEST = ("-n", "2")
 
 # Copier commits uncommitted template changes in a throw-away clone; make that commit work on
 # machines without a git identity.
@@ -307,6 +316,8 @@ def check_app(
     app_dir, env = install_app(session, cell, answers, python, resolution=resolution)
     with session.chdir(app_dir):
         for command in APP_CHECKS:
+            if command[0] == "pytest" and answers["database_driver"] in POSTGRES_DRIVERS:
+                command = (*command, *PARALLEL_PYTEST)
             with cell.step(" ".join(command)):
                 session.run("uv", "run", "--no-sync", *command, external=True, env=env)
 

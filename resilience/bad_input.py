@@ -6,8 +6,9 @@ Run with the app's own Python, schemathesis installed there (`nox -s resilience`
 
 DATABASE_URL names the app's migrated database. Schemathesis generates valid and invalid requests
 for every operation (wrong types, over-long strings, out-of-range numbers, arbitrary unicode);
-the named cases below add the inputs a database is known to choke on. Every answer must be
-documented in the schema and none may be a 5xx.
+the named cases below add the inputs a database is known to choke on, and bodies that are not
+JSON. Every answer must be documented in the schema and none may be a 5xx: an error is checked
+against the `Problem` schema, as application/problem+json.
 """
 
 import os
@@ -40,6 +41,8 @@ NAMED_CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/projects", {"body": {"name": 12345}}),
     ("POST", "/projects", {"body": {"name": "tasks", "tasks": [{"title": "\x00"}]}}),
     ("POST", "/projects", {"body": {"name": "tasks", "tasks": "not a list"}}),
+    ("POST", "/projects", {"body": b"\xff", "media_type": "application/json"}),
+    ("POST", "/projects", {"body": b'{"name": ', "media_type": "application/json"}),
     ("GET", "/projects", {"query": {"limit": BIG, "offset": BIG}}),
     ("GET", "/projects", {"query": {"limit": -1, "offset": -1}}),
     ("GET", "/projects", {"query": {"limit": "ten"}}),

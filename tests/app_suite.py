@@ -30,10 +30,18 @@ def installed_app(project: Path) -> Run:
     env = {key: value for key, value in os.environ.items() if key not in FOREIGN_VARIABLES}
     env["UV_PYTHON"] = python
 
-    def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run `command` in the app; unless `check` is false, fail the test if it fails."""
+    def run(
+        *command: str, check: bool = True, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `command` in the app, with `extra_env` added to its environment; unless `check` is
+        false, fail the test if it fails."""
         completed = subprocess.run(
-            command, cwd=project, env=env, capture_output=True, text=True, check=False
+            command,
+            cwd=project,
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert not check or completed.returncode == 0, (
             f"`{shlex.join(command)}` exited with {completed.returncode}:\n"
@@ -55,9 +63,10 @@ def installed_copy(source: Path, project: Path) -> Run:
 
 
 def run_own_test_suite(project: Path) -> str:
-    """Install `project` and run its own test suite; return pytest's output."""
+    """Install `project` and run its own test suite, under its coverage gate; return pytest's
+    output."""
     run = installed_app(project)
-    return run("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider").stdout
+    return run("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "--cov").stdout
 
 
 def uv_commands(shell: str) -> list[list[str]]:

@@ -48,8 +48,6 @@ REQUIRED_COMMANDS = [
     for command in (
         "uv run alembic upgrade head",
         'uv run alembic revision --autogenerate -m "add comments"',
-        "uv run ruff format migrations/versions",
-        "uv run ruff check --fix migrations/versions",
         "uv run alembic upgrade head",
         "uv run alembic check",
     )
@@ -61,7 +59,7 @@ FINAL_CHECKS = [
         "uv run ruff check .",
         "uv run ruff format --check .",
         "uv run mypy",
-        "uv run pytest -q",
+        "uv run pytest --cov",
         "uv run alembic check",
     )
 ]

@@ -1,45 +1,57 @@
-"""The generated app's forbidden-pattern test catches each pattern it promises to catch.
+"""The generated app's own checks catch each forbidden pattern they promise to catch.
 
-Each case copies the default app, adds one module with the bad code, and runs the app's own
-`tests/test_forbidden_patterns.py`: it needs only pytest and the standard library, but a Python
-that can parse the app's syntax (the default `python_version` or newer).
+Each case adds one module with the bad code to an installed copy of the default app and runs the
+check that owns the pattern: `ruff check .` for the sync and implicitly shared APIs, banned by
+import in the app's pyproject.toml (TID251), and `tests/test_forbidden_patterns.py` for what only
+the app's syntax-tree scan sees.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from app_suite import Run, installed_copy
 from conftest import Renderer
-from tooling import python_for_default_answer
 
 BAD_MODULE = Path("src/task_tracker/bad.py")
+# --no-cache: every case rewrites the same file, possibly within one tick of its clock.
+RUFF = ("uv", "run", "--no-sync", "ruff", "check", "--no-cache", "--output-format=concise", ".")
+SCAN = (
+    *("uv", "run", "--no-sync", "pytest", "-q", "--no-cov", "-p", "no:cacheprovider"),
+    *("--noconftest", "tests/test_forbidden_patterns.py"),
+)
 
-CASES = {
-    "legacy Query API": (
-        "def count(session):\n    return session.query(Project).count()\n",
-        2,
-        ".query() is the legacy Query API",
-    ),
-    "sync Session": ("from sqlalchemy.orm import Session\n", 1, "sqlalchemy.orm.Session"),
+BANNED = {
+    "sync Session": ("from sqlalchemy.orm import Session\n", 1, "`sqlalchemy.orm.Session`"),
     "sync sessionmaker, through a module alias": (
         "from sqlalchemy import orm\n\nmake_session = orm.sessionmaker\n",
         3,
-        "sqlalchemy.orm.sessionmaker",
+        "`sqlalchemy.orm.sessionmaker`",
     ),
     "sync create_engine": (
         "import sqlalchemy as sa\n\n\ndef connect():\n    return sa.create_engine('sqlite://')\n",
         5,
-        "sqlalchemy.create_engine",
+        "`sqlalchemy.create_engine`",
     ),
-    "scoped_session": ("from sqlalchemy.orm import scoped_session\n", 1, "scoped_session"),
+    "scoped_session": (
+        "from sqlalchemy.orm import scoped_session\n",
+        1,
+        "`sqlalchemy.orm.scoped_session`",
+    ),
     "async_scoped_session": (
         "from sqlalchemy.ext.asyncio import async_scoped_session\n",
         1,
-        "async_scoped_session",
+        "`sqlalchemy.ext.asyncio.async_scoped_session`",
+    ),
+    "legacy Query class": ("from sqlalchemy.orm import Query\n", 1, "`sqlalchemy.orm.Query`"),
+}
+SCANNED = {
+    "legacy Query API": (
+        "def count(session):\n    return session.query(Project).count()\n",
+        2,
+        ".query() is the legacy Query API",
     ),
     "engine created outside the engine module": (
         "from sqlalchemy.ext.asyncio import create_async_engine\n",
@@ -64,46 +76,51 @@ CASES = {
 }
 
 
-def run_check(project: Path) -> subprocess.CompletedProcess[str]:
-    python = python_for_default_answer()
-    uv = shutil.which("uv")
-    if python is None or uv is None:
-        pytest.skip("needs uv and a Python that can parse the default app")
-    return subprocess.run(
-        [
-            *(uv, "run", "--no-project", "--python", python, "--with", "pytest", "--"),
-            *("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"),
-            *("-c", "/dev/null", "--rootdir", str(project)),
-            str(project / "tests" / "test_forbidden_patterns.py"),
-        ],
-        cwd=project,
-        env={k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PYTHON"}},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+@pytest.fixture(scope="module")
+def app(render: Renderer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:
+    project = tmp_path_factory.mktemp("forbidden") / "app"
+    return project, installed_copy(render.project(), project)
 
 
 @pytest.fixture
-def app_copy(render: Renderer, tmp_path: Path) -> Path:
-    project = tmp_path / "app"
-    shutil.copytree(render.project(), project)
-    return project
+def bad_module(app: tuple[Path, Run]) -> Iterator[Path]:
+    """Where a case writes its code; removed afterwards, since the cases share one app."""
+    path = app[0] / BAD_MODULE
+    yield path
+    path.unlink(missing_ok=True)
 
 
-def test_the_generated_app_passes_its_own_check(app_copy: Path) -> None:
-    result = run_check(app_copy)
+def test_the_generated_app_passes_its_own_checks(app: tuple[Path, Run]) -> None:
+    _, run = app
 
-    assert result.returncode == 0, result.stdout + result.stderr
+    run(*RUFF)
+    run(*SCAN)
 
 
-@pytest.mark.parametrize(("code", "line", "message"), CASES.values(), ids=CASES.keys())
-def test_the_check_fails_on_an_injected_pattern(
-    app_copy: Path, code: str, line: int, message: str
+@pytest.mark.parametrize(("code", "line", "name"), BANNED.values(), ids=BANNED.keys())
+def test_ruff_fails_on_an_injected_banned_api(
+    app: tuple[Path, Run], bad_module: Path, code: str, line: int, name: str
 ) -> None:
-    (app_copy / BAD_MODULE).write_text(code, encoding="utf-8")
+    _, run = app
+    bad_module.write_text(code, encoding="utf-8")
 
-    result = run_check(app_copy)
+    result = run(*RUFF, check=False)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    reported = [row for row in result.stdout.splitlines() if " TID251 " in row]
+    assert any(
+        row.startswith(f"{BAD_MODULE}:{line}:") and f"{name} is banned: " in row for row in reported
+    ), result.stdout
+
+
+@pytest.mark.parametrize(("code", "line", "message"), SCANNED.values(), ids=SCANNED.keys())
+def test_the_scan_fails_on_an_injected_pattern(
+    app: tuple[Path, Run], bad_module: Path, code: str, line: int, message: str
+) -> None:
+    _, run = app
+    bad_module.write_text(code, encoding="utf-8")
+
+    result = run(*SCAN, check=False)
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{BAD_MODULE}:{line}: " in result.stdout

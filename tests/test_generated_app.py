@@ -35,7 +35,7 @@ def default_app(render: Renderer, tmp_path_factory: pytest.TempPathFactory) -> t
 def test_default_app_passes_its_own_tests(default_app: tuple[Path, Run]) -> None:
     _, run = default_app
 
-    output = run("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider").stdout
+    output = run("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "--cov").stdout
 
     assert "Required test coverage of" in output  # the gate in its pyproject.toml
 
@@ -44,7 +44,7 @@ def test_default_app_passes_its_own_tests(default_app: tuple[Path, Run]) -> None
 def test_every_documented_command_runs(default_app: tuple[Path, Run]) -> None:
     project, run = default_app
     commands = documented_commands(project)
-    assert ["uv", "run", "pytest"] in commands
+    assert ["uv", "run", "pytest", "--cov"] in commands
     assert ["uv", "run", "alembic", "check"] in commands
 
     for command in commands:

@@ -96,9 +96,9 @@ def private_copy(render: Renderer, tmp_path: Path, **answers: str) -> tuple[Path
 
 
 def pytest_in(run: Run, *arguments: str) -> tuple[int, str]:
-    """The app's pytest on `arguments`, without its coverage gate (meant for the whole suite)."""
+    """The app's pytest on `arguments`."""
     completed = run(
-        *("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "--no-cov"),
+        *("uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"),
         *arguments,
         check=False,
     )

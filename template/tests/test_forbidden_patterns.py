@@ -1,4 +1,8 @@
-"""The app's package contains none of the async SQLAlchemy anti-patterns in forbidden_patterns."""
+"""The app's package contains none of the async SQLAlchemy anti-patterns in forbidden_patterns.
+
+The sync and implicitly shared APIs are banned by import, by ruff (`banned-api` in
+pyproject.toml); this test fails on the rest, which only the syntax tree shows.
+"""
 
 from tests.forbidden_patterns import check_package
 

@@ -5,6 +5,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from tests.problems import INVALID, problem
+
 
 async def create_project(client: AsyncClient, name: str, **fields: Any) -> dict[str, Any]:
     response = await client.post("/projects", json={"name": name, **fields})
@@ -121,7 +123,8 @@ async def test_missing_project_is_404(
     response = await client.request(method, path, json=body)
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "project 999999 not found"}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == problem(response, "project 999999 not found")
 
 
 async def test_duplicate_name_is_409(client: AsyncClient) -> None:
@@ -130,7 +133,9 @@ async def test_duplicate_name_is_409(client: AsyncClient) -> None:
     response = await client.post("/projects", json={"name": "Artemis"})
 
     assert response.status_code == 409
-    assert response.json() == {"detail": "A project with this name already exists."}
+    assert response.json() == problem(
+        response, "A project with this name already exists.", constraint="uq_projects_name"
+    )
 
 
 async def test_duplicate_task_title_in_a_project_is_409(client: AsyncClient) -> None:
@@ -140,7 +145,11 @@ async def test_duplicate_task_title_in_a_project_is_409(client: AsyncClient) -> 
     response = await client.post(f"/projects/{project['id']}/tasks", json={"title": "Dock"})
 
     assert response.status_code == 409
-    assert response.json() == {"detail": "This project already has a task with this title."}
+    assert response.json() == problem(
+        response,
+        "This project already has a task with this title.",
+        constraint="uq_tasks_project_id_title",
+    )
 
 
 async def test_renaming_onto_an_existing_name_is_409(client: AsyncClient) -> None:
@@ -150,7 +159,9 @@ async def test_renaming_onto_an_existing_name_is_409(client: AsyncClient) -> Non
     response = await client.patch(f"/projects/{project['id']}", json={"name": "Taken"})
 
     assert response.status_code == 409
-    assert response.json() == {"detail": "A project with this name already exists."}
+    assert response.json() == problem(
+        response, "A project with this name already exists.", constraint="uq_projects_name"
+    )
 
 
 async def test_the_request_after_a_conflict_succeeds(client: AsyncClient) -> None:
@@ -192,4 +203,7 @@ async def test_invalid_input_is_422_with_a_reason(
     response = await client.request(method, path, json=body)
 
     assert response.status_code == 422
-    assert response.json()["detail"]
+    answer = response.json()
+    assert answer == problem(response, INVALID, errors=answer["errors"])
+    assert answer["errors"]
+    assert all(error.keys() == {"loc", "msg", "type"} for error in answer["errors"])
