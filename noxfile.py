@@ -14,8 +14,9 @@
 * workflows                 the GitHub workflows (the template's and a rendered SQLite and
                             PostgreSQL app's) against the workflow schema, and pre-commit's config
 * resilience                fault injection (database cut, stalled, pool exhausted, cancelled
-                            requests, shutdown) and schemathesis against running apps; see
-                            docs/resilience.md
+                            requests, shutdown, server restarted, crashed, out of connection
+                            slots) on a private PostgreSQL server, and schemathesis against
+                            running apps; see docs/resilience.md
 * summary                   a table of every cell; fails if a cell failed or did not run
 
 Not run by a bare `nox`: `nox -s bench`, generated apps against raw-driver baselines under wrk
@@ -23,7 +24,9 @@ Not run by a bare `nox`: `nox -s bench`, generated apps against raw-driver basel
 
 One cell alone:  uvx nox -s "app(aiosqlite-raise-session)"
 PostgreSQL cells use the server at $PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
-and drop and re-create their own two databases there ($TEMPLATE_DB_PREFIX, default tpl, + cell).
+and drop and re-create their own two databases there ($TEMPLATE_DB_PREFIX, default tpl, + cell);
+they drop them again when the cell ends, passed or failed (TEMPLATE_KEEP_DATABASES=1 keeps them).
+A cell that fails while the server has few free connection slots says so in its note.
 """
 
 from __future__ import annotations
@@ -98,13 +101,15 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_EMAIL": "nox@example.invalid",
 }
 
-CREATE_DATABASES = """
+# `python -c DATABASES create|drop|slots ADMIN_URL [NAME...]`, in a session with psycopg. Prints
+# the server's connection slots in use and its limit first ("SLOTS <used> <max_connections>").
+DATABASES = """
 import sys
 
 import psycopg
 from psycopg import sql
 
-admin_url, *names = sys.argv[1:]
+action, admin_url, *names = sys.argv[1:]
 try:
     conn = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
 except psycopg.OperationalError as exc:
@@ -113,11 +118,24 @@ except psycopg.OperationalError as exc:
 drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 create = sql.SQL("CREATE DATABASE {}")
 with conn:
+    used, limit = conn.execute(
+        "SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity"
+        " WHERE backend_type = 'client backend'"
+    ).fetchone()
+    print("SLOTS", used, limit)
     for name in names:
         conn.execute(drop.format(sql.Identifier(name)))
-        conn.execute(create.format(sql.Identifier(name)))
-        print("created database", name)
+        if action == "create":
+            conn.execute(create.format(sql.Identifier(name)))
+        print(f"{action}d database", name)
 """
+
+# The server refuses a connection past its limit with SQLSTATE 53300 and one of these messages.
+NO_SLOT_MESSAGES = ("too many clients", "remaining connection slots are reserved")
+# Fewer free slots than this when a cell fails: the note names the limit as the likely cause. A
+# PostgreSQL cell runs the app's tests on two workers, each with a pool and an admin connection.
+FEW_FREE_SLOTS = 10
+KEEP_DATABASES = os.environ.get("TEMPLATE_KEEP_DATABASES", "") not in {"", "0"}
 
 
 def _combination_id(combination: tuple[str, ...]) -> str:
@@ -164,6 +182,9 @@ class Cell:
         self.steps: dict[str, float] = {}
         self.current_step: str | None = None
         self.note: str | None = None  # why it failed, when a step can tell
+        # Databases this cell created on the PostgreSQL server, dropped when it ends.
+        self.databases: list[str] = []
+        self.free_slots_at_start: tuple[int, int] | None = None  # (free, max_connections)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -195,12 +216,22 @@ class Cell:
 
 @contextmanager
 def recorded(cell: Cell) -> Iterator[None]:
-    """Write `pass`, or `fail` with the step that was running, whatever happens inside."""
+    """Write `pass`, or `fail` with the step that was running, whatever happens inside.
+
+    The databases the cell created are dropped either way; a failure with the server short of
+    connection slots says so in the note.
+    """
     result = "fail"
     try:
         yield
         result = "pass"
     finally:
+        said = cell.note is not None and "53300" in cell.note
+        slots_note = _connection_slots_note(cell) if result == "fail" and not said else None
+        if slots_note:
+            cell.note = f"{slots_note} | {cell.note}" if cell.note else slots_note
+        if cell.databases:
+            _drop_databases(cell.session, cell.databases)
         cell.write(result, note=cell.note)
 
 
@@ -215,21 +246,94 @@ def _redacted(url: str) -> str:
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
 
 
-def _create_databases(session: nox.Session, names: list[str]) -> None:
+def _databases_script(session: nox.Session, action: str, names: list[str]) -> str:
+    """Run DATABASES; its output, or "UNREACHABLE <why>" (also when the script itself fails)."""
+    try:
+        output = session.run(
+            *("python", "-c", DATABASES, action, PG_URL, *names),
+            silent=True,
+            success_codes=[0, 3],
+            log=False,
+        )
+    except CommandFailed as error:
+        return f"UNREACHABLE {error.reason or 'the database script failed'}"
+    return output if isinstance(output, str) else ""
+
+
+def _slots(output: str) -> tuple[int, int] | None:
+    """(used, max_connections) from the script's SLOTS line."""
+    match = re.search(r"^SLOTS (\d+) (\d+)$", output, re.MULTILINE)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _refused_for_slots(output: str) -> bool:
+    return output.startswith("UNREACHABLE") and any(m in output for m in NO_SLOT_MESSAGES)
+
+
+def _create_databases(session: nox.Session, names: list[str], cell: Cell | None = None) -> None:
+    """Drop and create `names`; a cell drops them again when it ends (recorded)."""
     session.log(f"(re)creating databases {', '.join(names)} at {_redacted(PG_URL)}")
-    output = session.run(
-        *("python", "-c", CREATE_DATABASES, PG_URL, *names),
-        silent=True,
-        success_codes=[0, 3],
-        log=False,
-    )
-    if isinstance(output, str) and output.startswith("UNREACHABLE"):
+    if cell is not None:
+        cell.databases += [name for name in names if name not in cell.databases]
+    output = _databases_script(session, "create", names)
+    if output.startswith("UNREACHABLE"):
         detail = output.removeprefix("UNREACHABLE").strip()
+        if _refused_for_slots(output):
+            if cell is not None:
+                cell.note = "PostgreSQL refused a connection: no free slot (SQLSTATE 53300)"
+            session.error(
+                f"PostgreSQL at {_redacted(PG_URL)} refused a connection, all its slots are "
+                f"taken (SQLSTATE 53300): {detail}\nClose the other clients' connections or "
+                "raise max_connections, then run again."
+            )
         session.error(
             f"PostgreSQL is not reachable at {_redacted(PG_URL)}: {detail}\n"
             f"Start the local server with `{PG_START_HINT}`, "
             "or point PG_URL at a reachable server (PG_URL=postgresql://user@host:5432/postgres)."
         )
+    if (slots := _slots(output)) is not None:
+        used, limit = slots
+        if cell is not None:
+            cell.free_slots_at_start = (limit - used, limit)
+        if limit - used < FEW_FREE_SLOTS:
+            session.warn(
+                f"PostgreSQL at {_redacted(PG_URL)} has {limit - used} of {limit} connection "
+                "slots free: this cell may fail with 'too many clients' (SQLSTATE 53300)."
+            )
+
+
+def _drop_databases(session: nox.Session, names: list[str]) -> None:
+    """Drop `names` (WITH (FORCE)); never raises, so that a cell's own failure stays the one
+    reported."""
+    if KEEP_DATABASES:
+        session.log(f"keeping databases {', '.join(names)} (TEMPLATE_KEEP_DATABASES)")
+        return
+    output = _databases_script(session, "drop", names)
+    if output.startswith("UNREACHABLE"):
+        session.warn(f"could not drop databases {', '.join(names)}: {output[12:].strip()}")
+    else:
+        session.log(f"dropped databases {', '.join(names)}")
+
+
+def _connection_slots_note(cell: Cell) -> str | None:
+    """After a failure: the server's connection slots, when they are the likely cause."""
+    if not cell.databases:  # not a PostgreSQL cell
+        return None
+    output = _databases_script(cell.session, "slots", [])
+    at_start = cell.free_slots_at_start
+    before = "" if at_start is None else f"; {at_start[0]} of {at_start[1]} free when it began"
+    if _refused_for_slots(output):
+        return f"PostgreSQL refused connections after the failure: no free slot (53300){before}"
+    slots = _slots(output)
+    if slots is None:
+        return None
+    free, limit = slots[1] - slots[0], slots[1]
+    if free >= FEW_FREE_SLOTS and (at_start is None or at_start[0] >= FEW_FREE_SLOTS):
+        return None
+    return (
+        f"PostgreSQL had {free} of {limit} connection slots free after the failure{before}: "
+        "likely 'too many clients' (SQLSTATE 53300)"
+    )
 
 
 def render_app(session: nox.Session, answers: dict[str, str], app_dir: Path) -> None:
@@ -292,7 +396,7 @@ def install_app(
         label = cell.combination if name == "app" else f"{cell.name}_{name}"
         database = f"{DB_PREFIX}_" + re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
         with cell.step(f"create databases{suffix}"):
-            _create_databases(session, [database, f"{database}_test"])
+            _create_databases(session, [database, f"{database}_test"], cell)
         env["DATABASE_URL"] = _postgres_url(database)
         env["TEST_DATABASE_URL"] = _postgres_url(f"{database}_test")
 
@@ -457,7 +561,9 @@ RESILIENCE_COMBINATIONS = [
 def resilience(session: nox.Session) -> None:
     """Running apps under database faults, overload and shutdown; schemathesis on their schemas.
 
-    See docs/resilience.md. Prints a table per app and scenario; fails if an invariant breaks.
+    The faults run on a PostgreSQL server of their own (resilience/pgserver.py: initdb, pg_ctl,
+    removed at the end); the databases here, at $PG_URL, are schemathesis's. See
+    docs/resilience.md. Prints a table per app and scenario; fails if an invariant breaks.
     """
     cell = Cell(session, "resilience", f"{len(RESILIENCE_COMBINATIONS)} apps", DEFAULT_PYTHON)
     python = _python_or_fail(session, cell)
@@ -530,7 +636,7 @@ def summary(session: nox.Session) -> None:
             problems.append(name)
             continue
         total += row["seconds"]
-        detail = row["failed_step"] or row["note"] or ""
+        detail = ": ".join(part for part in (row["failed_step"], row["note"]) if part)
         table.append((name, row["python"], row["result"].upper(), f"{row['seconds']:.1f}", detail))
         if row["result"] not in {"pass", "skip"}:
             problems.append(name)
@@ -615,8 +721,11 @@ def _run_bench(session: nox.Session, script: str, combinations: list[tuple[str, 
         apps.append(str(app_dir))
     database = f"{DB_PREFIX}_bench"
     _create_databases(session, [database])
-    session.run(
-        *("python", str(ROOT / "bench" / script), *apps),
-        *("--pg-url", _postgres_url(database), "--sqlite-dir", str(workdir / "sqlite")),
-        *session.posargs,
-    )
+    try:
+        session.run(
+            *("python", str(ROOT / "bench" / script), *apps),
+            *("--pg-url", _postgres_url(database), "--sqlite-dir", str(workdir / "sqlite")),
+            *session.posargs,
+        )
+    finally:
+        _drop_databases(session, [database])

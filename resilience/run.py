@@ -4,8 +4,10 @@
 
 apps.json lists the apps `nox -s resilience` rendered, installed and migrated: name, driver,
 folder, DATABASE_URL. Each app is started with uvicorn on 127.0.0.1 (one worker); for PostgreSQL
-a FaultProxy (proxy.py) sits between the app and the server. Every load is bounded in requests
-and seconds. See docs/resilience.md for the scenarios and the table's columns.
+a FaultProxy (proxy.py) sits between the app and the server. The faults of the server itself
+(restart, crash, every connection slot taken) run on a private server (pgserver.py), started for
+them and removed at the end. Every load is bounded in requests and seconds. See
+docs/resilience.md for the scenarios and the table's columns.
 """
 
 from __future__ import annotations
@@ -15,22 +17,26 @@ import asyncio
 import json
 import math
 import os
+import re
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import ExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import psycopg
+from pgserver import PrivateServer, ServerBinariesMissing
 from proxy import FaultProxy
 
 HERE = Path(__file__).resolve().parent
@@ -98,7 +104,10 @@ class Row:
     recovery: str = "-"
     leaked: int | str = "n/a"
     lost: int | str = "n/a"
+    dropped: int | str = "-"
     breaches: list[str] = field(default_factory=list)
+    # What reached the app's exception handlers (probe_app.py): error chain, outcome, count.
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, status: str, latency: float) -> None:
         self.sent += 1
@@ -120,12 +129,12 @@ class Outcome:
 class Server:
     """One uvicorn process serving the app, with the suite's probe route (probe_app.py)."""
 
-    def __init__(self, app: App, database_url: str) -> None:
+    def __init__(self, app: App, database_url: str, log: str = "uvicorn.log") -> None:
         self.app = app
         self.database_url = database_url
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
-        self.log = self.app.path / "uvicorn.log"
+        self.log = self.app.path / log
         self.client = httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{self.port}", timeout=CLIENT_TIMEOUT
         )
@@ -180,6 +189,14 @@ class Server:
             probe: dict[str, Any] = (await fresh.get("/_probe")).json()
             return probe
 
+    async def errors(self) -> list[dict[str, Any]]:
+        """The exceptions the app's handlers saw since the last call (probe_app.py)."""
+        async with httpx.AsyncClient(base_url=str(self.client.base_url), timeout=5) as fresh:
+            errors: list[dict[str, Any]] = (
+                await fresh.get("/_probe/errors", params={"reset": True})
+            ).json()
+            return errors
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -215,6 +232,17 @@ class Database:
         with sqlite3.connect(self.app.sqlite_file) as connection:
             query = f"SELECT count(*) FROM projects WHERE name IN ({marks})"  # noqa: S608
             return int(connection.execute(query, names).fetchone()[0])
+
+    async def missing(self, written: dict[int, str]) -> list[int]:
+        """The ids answered 201 that are not in the database under their name, one by one."""
+        rows = await self.rows("SELECT id, name FROM projects WHERE id = ANY(%s)", (list(written),))
+        found = dict(rows)
+        return [key for key, name in written.items() if found.get(key) != name]
+
+    async def rows(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        async with await psycopg.AsyncConnection.connect(self.app.conninfo) as connection:
+            cursor = await connection.execute(query, params)
+            return await cursor.fetchall()
 
     async def app_sessions(self, package: str) -> Counter[str]:
         """The app's sessions on the server by state (pg_stat_activity), this database only."""
@@ -543,12 +571,313 @@ async def shutdown(server: Server, database: Database, row: Row) -> None:
     row.lost = 0
 
 
+# Faults of the server itself, on a private server (pgserver.py) --------------------------------
+
+# The app's role is not a superuser, as in production: the slots PostgreSQL reserves for
+# superusers are not its own, and the suite's checks (as postgres) still get in when it is full.
+APP_ROLE = "resilience_app"
+HOLDER_ROLE = "resilience_holder"  # the other client that takes every free slot
+LOAD_WORKERS = 4
+LOAD_LIMIT = 4000  # requests per row at most
+WARM_SECONDS = 0.8  # load before the fault
+AFTER_SECONDS = 2.5  # load after the fault ended
+DOWN_SECONDS = 1.0  # between `pg_ctl stop -m immediate` and `pg_ctl start`
+HOLD_SECONDS = 2.0  # how long the other client holds the slots
+RECOVERY_BOUND = 5.0  # from the end of the fault to the first success
+OK = {"200", "201"}
+
+
+class KeepAliveClient:
+    """One client on one kept-alive HTTP/1.1 connection, as behind a proxy or load balancer.
+
+    Counts the connections it lost: closed by the server between two requests (uvicorn closes
+    the connection after an exception escaped the app: the 500 path), or failed under a request.
+    """
+
+    def __init__(self, base_url: httpx.URL) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=CLIENT_TIMEOUT,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+        self.stream: object | None = None
+        self.dropped = 0
+
+    async def request(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[Outcome, httpx.Response | None]:
+        started = time.monotonic()
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            self.dropped += 1
+            self.stream = None
+            status = "hang" if isinstance(error, httpx.TimeoutException) else type(error).__name__
+            return Outcome(status, time.monotonic() - started, started), None
+        stream = response.extensions.get("network_stream")
+        if self.stream is not None and stream is not self.stream:
+            self.dropped += 1  # a new connection: the one before was closed by the server
+        self.stream = stream
+        return Outcome(str(response.status_code), time.monotonic() - started, started), response
+
+
+async def mixed_load(
+    server: Server, row: Row, stop: asyncio.Event, written: dict[int, str], outcomes: list[Outcome]
+) -> int:
+    """LOAD_WORKERS clients cycle through a write (POST), a read of it and a read of the list
+    until `stop` (LOAD_LIMIT requests, 40 s at most). Returns the connections they lost."""
+    clients = [KeepAliveClient(server.client.base_url) for _ in range(LOAD_WORKERS)]
+    deadline = time.monotonic() + 40
+
+    async def worker(client: KeepAliveClient) -> None:
+        last: int | None = None
+        step = 0
+        while not stop.is_set() and len(outcomes) < LOAD_LIMIT and time.monotonic() < deadline:
+            if step % 3 == 0:
+                name = unique(row.app)
+                outcome, response = await client.request(
+                    "POST", "/projects", json=create_body(name)
+                )
+                if outcome.status == "201" and response is not None:
+                    last = int(response.json()["id"])
+                    written[last] = name
+            elif step % 3 == 1 and last is not None:
+                outcome, _ = await client.request("GET", f"/projects/{last}")
+            else:
+                outcome, _ = await client.request("GET", "/projects")
+            step += 1
+            outcomes.append(outcome)
+            row.record(outcome.status, outcome.latency)
+            if outcome.status not in OK:
+                await asyncio.sleep(0.02)  # a client pauses a little after an error
+
+    try:
+        await asyncio.gather(*(worker(client) for client in clients))
+    finally:
+        for client in clients:
+            await client.client.aclose()
+    return sum(client.dropped for client in clients)
+
+
+async def server_fault(
+    server: Server,
+    database: Database,
+    row: Row,
+    *,
+    baseline: int,
+    fault: Callable[[], Awaitable[str]],
+    warm: float = WARM_SECONDS,
+) -> None:
+    """`fault` during a mixed load, which starts `warm` seconds before it and goes on
+    AFTER_SECONDS after it ended; then the checks every row of this kind makes: no 500, no lost
+    write, no dropped connection, no idle transaction left, a recovery."""
+    written: dict[int, str] = {}
+    outcomes: list[Outcome] = []
+    stop = asyncio.Event()
+    loader = asyncio.create_task(mixed_load(server, row, stop, written, outcomes))
+    try:
+        await asyncio.sleep(warm)
+        started = time.monotonic()
+        note = await fault()
+        ended = time.monotonic()
+        await asyncio.sleep(AFTER_SECONDS)
+    finally:
+        stop.set()
+        row.dropped = await loader
+
+    successes = [o.started + o.latency for o in outcomes if o.status in OK and o.started >= ended]
+    if successes:
+        recovery = min(successes) - ended
+        row.recovery = f"{recovery:.2f}s (fault {ended - started:.2f}s{note})"
+        row.require(recovery <= RECOVERY_BOUND, f"first success {recovery:.1f}s after the fault")
+    else:
+        row.recovery = "none"
+        row.require(False, "no request succeeded after the fault")
+    row.require(row.statuses["500"] == 0, f"{row.statuses['500']} answers 500")
+    other = {s: n for s, n in row.statuses.items() if s not in {*OK, "503", "500"}}
+    row.require(not other, f"answers other than 2xx, 503: {other}")
+    row.require(row.dropped == 0, f"{row.dropped} keep-alive connections dropped")
+    missing = await database.missing(written)
+    row.lost = len(missing)
+    row.require(not missing, f"{len(missing)} of {len(written)} writes answered 201 are missing")
+    row.leaked, _ = await settle(server, database, baseline)
+    row.require(row.leaked == 0, f"{row.leaked} connections/tasks still out")
+    idle = (await database.app_sessions(server.app.package))["idle in transaction"]
+    row.require(idle == 0, f"{idle} sessions idle in transaction")
+
+
+def pg_ctl(pg: PrivateServer, *args: str) -> Callable[[], Awaitable[str]]:
+    async def fault() -> str:
+        await asyncio.to_thread(pg.pg_ctl, *args)
+        return ""
+
+    return fault
+
+
+def stop_then_start(pg: PrivateServer) -> Callable[[], Awaitable[str]]:
+    async def fault() -> str:
+        await asyncio.to_thread(pg.pg_ctl, "stop", "-m", "immediate")
+        await asyncio.sleep(DOWN_SECONDS)
+        await asyncio.to_thread(pg.pg_ctl, "start")
+        return ""
+
+    return fault
+
+
+class SlotHolder:
+    """Another client that takes every connection slot the server gives a non-superuser: it
+    connects until refused (SQLSTATE 53300), and keeps taking the slots that free up."""
+
+    def __init__(self, pg: PrivateServer) -> None:
+        self.pg = pg
+        self.held: list[psycopg.AsyncConnection[Any]] = []
+        self.most = 0
+        self._keeper: asyncio.Task[None] | None = None
+
+    async def _take_free(self) -> None:
+        while len(self.held) < self.pg.max_connections:
+            try:
+                connection = await psycopg.AsyncConnection.connect(self.pg.url(user=HOLDER_ROLE))
+            except psycopg.OperationalError as error:
+                if "too many clients" in str(error) or "slots are reserved" in str(error):
+                    return
+                raise
+            self.held.append(connection)
+            self.most = max(self.most, len(self.held))
+
+    async def take(self) -> None:
+        await self._take_free()
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(0.05)
+                await self._take_free()
+
+        self._keeper = asyncio.create_task(keep())
+
+    async def release(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+        for connection in self.held:
+            await connection.close()
+        self.held.clear()
+
+
+async def slots_taken(
+    pg: PrivateServer, app: App, app_url: str, database: Database, row: Row
+) -> None:
+    """9. Every slot a non-superuser can have is taken by another client; the app, started
+    afresh (its pool empty, as after a deployment), gets requests; the client lets go."""
+    holder = SlotHolder(pg)
+    server = Server(app, app_url, log="uvicorn-slots.log")
+    try:
+        await holder.take()
+        await server.start()  # the app connects at its first request, not at startup
+        baseline = (await server.probe())["tasks"]
+
+        async def release() -> str:
+            await asyncio.sleep(HOLD_SECONDS)
+            await holder.release()
+            return f", {holder.most} slots held"
+
+        await server_fault(server, database, row, baseline=baseline, fault=release, warm=0)
+    finally:
+        await holder.release()
+        with suppress(httpx.HTTPError, ValueError):
+            row.errors += await server.errors()
+        await server.stop()
+
+
+async def prepare_private(pg: PrivateServer, app: App) -> tuple[App, App]:
+    """The app's database on the private server, owned by APP_ROLE and migrated with the app's
+    own Alembic. Returns the app with its URL there, and the same with the suite's (superuser)
+    URL, for the checks."""
+    database = "resilience_" + re.sub(r"[^a-z0-9]+", "_", app.name.lower())
+    async with await psycopg.AsyncConnection.connect(pg.url(), autocommit=True) as connection:
+        await connection.execute(f'CREATE DATABASE "{database}" OWNER {APP_ROLE}')
+    app_url = pg.url(database, APP_ROLE)
+    env = {**os.environ, "DATABASE_URL": app_url}
+    env.pop("VIRTUAL_ENV", None)
+    alembic = app.path / ".venv" / "bin" / "alembic"
+    migrated = subprocess.run(
+        [str(alembic), "upgrade", "head"], cwd=app.path, env=env, capture_output=True, text=True
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stdout}{migrated.stderr}")
+    return replace(app, database_url=app_url), replace(app, database_url=pg.url(database))
+
+
+async def run_server_faults(pg: PrivateServer, app: App, checks: App) -> list[Row]:
+    rows: list[Row] = []
+    database = Database(checks)
+    app_url = app.database_url
+    server = Server(app, app_url, log="uvicorn-server-faults.log")
+    await server.start()
+    try:
+        await server.request("GET", "/projects")
+        baseline = (await server.probe())["tasks"]
+        await server.errors()
+        faults = [
+            ("7 restart fast", pg_ctl(pg, "restart", "-m", "fast")),
+            ("8 stop immediate, start", stop_then_start(pg)),
+        ]
+        for title, fault in faults:
+            await run_scenario(
+                rows,
+                server,
+                title,
+                partial(server_fault, server, database, baseline=baseline, fault=fault),
+            )
+    finally:
+        await server.stop()  # its connections are free for the other client of row 9
+    await run_scenario(
+        rows,
+        None,
+        "9 slots taken",
+        lambda row: slots_taken(pg, app, app_url, database, row),
+        app.name,
+    )
+    return rows
+
+
+async def create_roles(pg: PrivateServer) -> None:
+    async with await psycopg.AsyncConnection.connect(pg.url(), autocommit=True) as connection:
+        for role in (APP_ROLE, HOLDER_ROLE):
+            await connection.execute(f"CREATE ROLE {role} LOGIN")
+
+
 # Running it all --------------------------------------------------------------------------------
 
 
-async def run_app(app: App) -> list[Row]:
+async def run_scenario(
+    rows: list[Row],
+    server: Server | None,
+    title: str,
+    body: Callable[[Row], Awaitable[None]],
+    app_name: str = "",
+) -> None:
+    """Run `body` as the row `title`, 60 s at most; collect what the app's handlers saw."""
+    name = server.app.name if server is not None else app_name
+    row = Row(name, title)
+    rows.append(row)
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(body(row), 60)
+    except Exception as error:  # reported as a breach of this scenario
+        row.require(False, f"{type(error).__name__}: {error}")
+    if server is not None:
+        with suppress(httpx.HTTPError, ValueError):  # gone after the shutdown scenario
+            row.errors += await server.errors()
+    print(f"  {name}: {title} in {time.monotonic() - started:.1f}s", flush=True)
+
+
+async def run_app(app: App, checks: App | None = None) -> list[Row]:
+    """Scenarios 1-6; `checks` is the app as the suite's direct checks connect (superuser)."""
     rows: list[Row] = []
-    database = Database(app)
+    database = Database(checks or app)
     proxy: FaultProxy | None = None
     url = app.database_url
     if app.postgres:
@@ -563,14 +892,7 @@ async def run_app(app: App) -> list[Row]:
         baseline = (await server.probe())["tasks"]
 
         async def scenario(title: str, body: Callable[[Row], Awaitable[None]]) -> None:
-            row = Row(app.name, title)
-            rows.append(row)
-            started = time.monotonic()
-            try:
-                await asyncio.wait_for(body(row), 60)
-            except Exception as error:  # reported as a breach of this scenario
-                row.require(False, f"{type(error).__name__}: {error}")
-            print(f"  {app.name}: {title} in {time.monotonic() - started:.1f}s", flush=True)
+            await run_scenario(rows, server, title, body)
 
         if proxy is not None:
             await scenario(
@@ -604,8 +926,9 @@ NOT_FOR_SQLITE = [
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("app", "scenario", "sent", "statuses", "max s", "recovery", "leaked", "lost", "ok")
-    lines = [header]
+    header: tuple[str, ...] = ("app", "scenario", "sent", "statuses", "max s", "recovery")
+    header += ("leaked", "lost", "dropped", "ok")
+    lines: list[tuple[str, ...]] = [header]
     for row in rows:
         statuses = " ".join(f"{status}:{count}" for status, count in sorted(row.statuses.items()))
         lines.append(
@@ -618,6 +941,7 @@ def print_table(rows: list[Row]) -> None:
                 row.recovery,
                 str(row.leaked),
                 str(row.lost),
+                str(row.dropped),
                 "FAIL" if row.breaches else ("ok" if row.sent else "n/a"),
             )
         )
@@ -628,6 +952,16 @@ def print_table(rows: list[Row]) -> None:
             print("-+-".join("-" * width for width in widths))
 
 
+def print_errors(rows: list[Row]) -> None:
+    """Per row, the exceptions that reached the app and what it answered to them."""
+    print("\nExceptions the apps' handlers saw (probe_app.py): count, outcome, chain")
+    for row in rows:
+        if row.errors:
+            print(f"  {row.app} / {row.scenario}:")
+            for error in row.errors:
+                print(f"    {error['count']:>4}  {error['outcome']:<12}  {error['error']}")
+
+
 async def main(manifest: Path, breaches_file: Path | None = None) -> int:
     apps = [
         App(entry["name"], entry["driver"], Path(entry["path"]), entry["DATABASE_URL"])
@@ -635,11 +969,30 @@ async def main(manifest: Path, breaches_file: Path | None = None) -> int:
     ]
     rows: list[Row] = []
     started = time.monotonic()
-    for app in apps:
-        print(f"{app.name}:", flush=True)
-        rows += await run_app(app)
+    with ExitStack() as stack:
+        pg: PrivateServer | None = None
+        if any(app.postgres for app in apps):
+            try:
+                pg = stack.enter_context(PrivateServer())
+            except ServerBinariesMissing as error:
+                rows.append(Row("PostgreSQL apps", "all", breaches=[str(error)]))
+            else:
+                print(
+                    f"private PostgreSQL on 127.0.0.1:{pg.port} ({pg.bindir}, {pg.folder})",
+                    flush=True,
+                )
+                await create_roles(pg)
+        for app in apps:
+            print(f"{app.name}:", flush=True)
+            if not app.postgres:
+                rows += await run_app(app)
+            elif pg is not None:
+                on_pg, checks = await prepare_private(pg, app)
+                rows += await run_app(on_pg, checks)
+                rows += await run_server_faults(pg, on_pg, checks)
     print()
     print_table(rows)
+    print_errors(rows)
     print(f"\n{len(apps)} apps in {time.monotonic() - started:.1f}s")
     breaches = [f"{row.app} / {row.scenario}: {breach}" for row in rows for breach in row.breaches]
     for breach in breaches:
@@ -654,4 +1007,9 @@ if __name__ == "__main__":
     parser.add_argument("manifest", type=Path, help="apps.json, written by `nox -s resilience`")
     parser.add_argument("--breaches", type=Path, help="also write the breaches to this file")
     options = parser.parse_args()
+
+    def interrupted(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # so that the private server is stopped and removed
+
+    signal.signal(signal.SIGTERM, interrupted)
     sys.exit(asyncio.run(main(options.manifest, options.breaches)))
