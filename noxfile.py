@@ -20,7 +20,8 @@
 * summary                   a table of every cell; fails if a cell failed or did not run
 
 Not run by a bare `nox`: `nox -s bench`, generated apps against raw-driver baselines under wrk
-(bench/, docs/benchmark.md).
+(bench/, docs/benchmark.md); `nox -s release -- <version>`, which tags a release after checking
+CHANGELOG.md (docs/updating.md).
 
 One cell alone:  uvx nox -s "app(aiosqlite-raise-session)"
 PostgreSQL cells use the server at $PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
@@ -729,3 +730,85 @@ def _run_bench(session: nox.Session, script: str, combinations: list[tuple[str, 
         )
     finally:
         _drop_databases(session, [database])
+
+
+# CHANGELOG.md follows Keep a Changelog (https://keepachangelog.com/en/1.1.0/): `## [Unreleased]`,
+# then a `## [<version>] - <YYYY-MM-DD>` section per release, newest first.
+CHANGELOG_HEADING = re.compile(
+    r"^## \[(?P<version>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?[ \t]*$", re.MULTILINE
+)
+
+
+def changelog_sections(text: str) -> list[tuple[str, str | None, str]]:
+    """The `## [...]` sections of a Keep a Changelog file, in order: (version, date, body)."""
+    headings = list(CHANGELOG_HEADING.finditer(text))
+    sections = []
+    for heading, following in zip(headings, [*headings[1:], None], strict=True):
+        body = text[heading.end() : following.start() if following else len(text)]
+        # Link definitions (`[0.2.0]: https://...`) close the file; they are not entries.
+        body = re.sub(r"^\[[^\]]+\]: .*$", "", body, flags=re.MULTILINE).strip()
+        sections.append((heading["version"], heading["date"], body))
+    return sections
+
+
+@nox.session(default=False, venv_backend="none")
+def release(session: nox.Session) -> None:
+    """Tag a release: `nox -s release -- 0.3.0` (docs/updating.md, "For template maintainers").
+
+    Refuses unless the work tree is clean, the version is PEP 440, in normal form and newer than
+    every tag, and CHANGELOG.md has a dated entry for it, right under an `[Unreleased]` section
+    with no entries left. Then creates the annotated tag on HEAD, its message the entry.
+    """
+    # nox depends on packaging, so its environment has it.
+    from packaging.version import InvalidVersion, Version
+
+    if len(session.posargs) != 1:
+        session.error("Name the version: nox -s release -- 0.3.0")
+    version = session.posargs[0]
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        session.error(f"{version!r} is not a PEP 440 version (0.3.0, 1.0.0rc1, ...)")
+    if str(parsed) != version:
+        session.error(f"Write the version in its normal form, {parsed}, as Copier will show it")
+
+    def git(*args: str) -> str:
+        return str(session.run("git", *args, external=True, silent=True))
+
+    def as_version(tag: str) -> Version | None:
+        try:
+            return Version(tag)
+        except InvalidVersion:
+            return None
+
+    dirty = git("status", "--porcelain")
+    if dirty.strip():
+        session.error(f"The work tree is not clean; commit or remove first:\n{dirty}")
+    tags = [tag for tag in git("tag", "--list").split() if tag]
+    if version in tags:
+        session.error(f"Tag {version} exists already")
+    newer = [tag for tag in tags if (released := as_version(tag)) and released >= parsed]
+    if newer:
+        session.error(f"{version} is not newer than the release(s) {', '.join(newer)}")
+
+    sections = changelog_sections((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"))
+    entries = {name: (date, body) for name, date, body in sections}
+    if version not in entries:
+        session.error(
+            f"CHANGELOG.md has no `## [{version}] - YYYY-MM-DD` section: move the entries of"
+            " [Unreleased] there, say what an update changes and which answers migrate, commit"
+        )
+    date, body = entries[version]
+    if date is None:
+        session.error(f"Date the CHANGELOG.md heading of {version}: `## [{version}] - YYYY-MM-DD`")
+    if not re.search(r"^\s*[-*] ", body, re.MULTILINE):
+        session.error(f"The CHANGELOG.md section of {version} lists no change")
+    names = [name for name, _, _ in sections]
+    if names[:2] != ["Unreleased", version]:
+        session.error(f"CHANGELOG.md must start with [Unreleased], then [{version}]: {names[:2]}")
+    if re.search(r"^\s*[-*] ", entries["Unreleased"][1], re.MULTILINE):
+        session.error(f"[Unreleased] of CHANGELOG.md still has entries: move them to [{version}]")
+
+    git("tag", "--annotate", "--cleanup=whitespace", version, "--message", f"{version}\n\n{body}")
+    session.log(f"Tagged {git('rev-parse', '--short', 'HEAD').strip()} as {version}.")
+    session.log(f"Publish it: git push origin HEAD {version}")

@@ -9,7 +9,9 @@ does not (health probes), and changes a migration that `_skip_if_exists` must ke
 One app goes through the whole life, each step in a copy of the previous one:
 generated at OLD and edited -> updated to NEW (conflict resolved) -> lazy_loading changed ->
 data_access changed. Each step is compared with a fresh copy of NEW with the same answers plus
-the owner's edits.
+the owner's edits. The same two commits without tags check that the answer migration does not
+depend on versions. Updates that a user would type run Copier's command line, and the tests read
+what it prints: the files left to finish, no warning, no traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import difflib
 import re
 import shutil
 import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,21 +32,12 @@ from app_suite import run_own_test_suite
 from conftest import GIT_IDENTITY
 from copier import run_copy, run_update
 from copier.errors import UnsafeTemplateError
+from template_repos import commit_all, git
 from tooling import ROOT
 
 OLD, NEW = "0.1.0", "0.2.0"
 DESCRIPTION = "Tracks the team's chores"
 FIRST_MIGRATION = "migrations/versions/0001_create_projects_and_tasks.py"
-
-
-def git(cwd: Path, *args: str) -> str:
-    completed = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return completed.stdout
-
-
-def commit_all(cwd: Path, message: str) -> None:
-    git(cwd, "add", "--all")
-    git(cwd, "commit", "--quiet", "--no-verify", "--message", message)
 
 
 @dataclass(frozen=True)
@@ -233,22 +227,28 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("update")
 
 
-@pytest.fixture(scope="module")
-def template_repo(workdir: Path) -> Path:
-    """This template at two versions: the previous release (OLD), then the working tree (NEW)."""
-    repo = workdir / "template-repo"
+def build_template_repo(repo: Path, *, tags: bool) -> Path:
+    """This template at two versions: the previous release (OLD), then the working tree (NEW),
+    each commit tagged with its version or, with `tags` false, not at all."""
     ignore = shutil.ignore_patterns(".git", ".nox", ".venv", "*_cache", "__pycache__", "build")
     shutil.copytree(ROOT, repo, ignore=ignore)
     git(repo, "init", "--quiet")
     for edit in PREVIOUS_RELEASE:
         edit.apply(repo)
     commit_all(repo, "the previous release")
-    git(repo, "tag", OLD)
+    if tags:
+        git(repo, "tag", OLD)
     for edit in PREVIOUS_RELEASE:
         shutil.copy2(ROOT / edit.path, repo / edit.path)
     commit_all(repo, "this release")
-    git(repo, "tag", NEW)
+    if tags:
+        git(repo, "tag", NEW)
     return repo
+
+
+@pytest.fixture(scope="module")
+def template_repo(workdir: Path) -> Path:
+    return build_template_repo(workdir / "template-repo", tags=True)
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +301,31 @@ def clone(app: Path, name: str) -> Path:
 
 
 def update(app: Path, **options: object) -> None:
+    """`copier update` through the API, trusted (every update runs the template's migrations)."""
+    options.setdefault("unsafe", True)
     run_update(app, defaults=True, overwrite=True, vcs_ref=NEW, quiet=True, **options)
+
+
+def copier_cli(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`copier <args>` on the command line, in `app`, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "copier", *args],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def cli_update(app: Path, *options: str) -> str:
+    """`copier update --trust --defaults` to NEW on the command line; what it printed."""
+    completed = copier_cli(app, "update", "--trust", "--defaults", "--vcs-ref", NEW, *options)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    # No MissingFileWarning (or other), and no traceback: the user sees only what is meant.
+    assert "Warning" not in output
+    assert "Traceback" not in output
+    return output
 
 
 @pytest.fixture(scope="module")
@@ -311,11 +335,16 @@ def kept_from_old(old_app: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def inline_update(old_app: Path) -> Path:
-    """The old app updated to NEW with `--trust` and the default `--conflict inline`."""
+def inline_update_output(old_app: Path) -> tuple[Path, str]:
+    """The old app updated to NEW with `--trust` and the default `--conflict inline`, and what
+    Copier printed."""
     app = clone(old_app, "inline-update")
-    update(app, unsafe=True)
-    return app
+    return app, cli_update(app)
+
+
+@pytest.fixture(scope="module")
+def inline_update(inline_update_output: tuple[Path, str]) -> Path:
+    return inline_update_output[0]
 
 
 @pytest.fixture(scope="module")
@@ -343,12 +372,16 @@ def test_copy_does_not_look_for_recorded_answers(template_repo: Path, workdir: P
     assert [str(warning.message) for warning in caught] == []
 
 
-def test_update_across_a_migration_needs_trust(old_app: Path) -> None:
-    app = clone(old_app, "untrusted")
+@pytest.mark.parametrize("app_fixture", ["old_app", "updated_app"])
+def test_every_update_needs_trust(app_fixture: str, request: pytest.FixtureRequest) -> None:
+    # Across the rename (old_app) and within one release (updated_app) alike: the migrations run
+    # on every update, and they are commands.
+    source = request.getfixturevalue(app_fixture)
+    app = clone(source, f"untrusted-{app_fixture}")
     with pytest.raises(UnsafeTemplateError, match="migrations"):
-        update(app)
+        update(app, unsafe=False)
     assert git(app, "status", "--porcelain") == ""
-    assert answers_of(app)["_commit"] == OLD
+    assert answers_of(app)["_commit"] == answers_of(source)["_commit"]
 
 
 def test_update_merges_edits_and_template_changes(
@@ -379,13 +412,32 @@ def test_update_merges_edits_and_template_changes(
     assert kept_from_old[FIRST_MIGRATION] != fresh[FIRST_MIGRATION]
 
 
+def test_update_lists_the_files_with_conflict_markers(inline_update_output: tuple[Path, str]):
+    _, output = inline_update_output
+    report = output[output.index(f"Update {OLD} -> {NEW}:") :]
+    assert report.startswith(
+        f"Update {OLD} -> {NEW}: 1 file to finish by hand.\n"
+        "Conflict markers: keep what you need of your side (<<<<<<< before updating) and of the\n"
+        "template's (>>>>>>> after updating), then delete the marker lines, in:\n"
+        "  README.md\n"
+    )
+    # Then Copier's _message_after_update: how to finish.
+    assert "uv sync && uv run pytest && uv run alembic check" in report
+    assert 'git add --all && git commit -m "Update from the template"' in report
+
+
 def test_update_with_conflict_rej_leaves_the_overlap_in_a_rej_file(
     old_app: Path,
     fresh_copy: Callable[..., dict[str, str]],
     kept_from_old: dict[str, str],
 ) -> None:
     app = clone(old_app, "rej-update")
-    update(app, unsafe=True, conflict="rej")
+    output = cli_update(app, "--conflict", "rej")
+    assert (
+        f"Update {OLD} -> {NEW}: 1 file to finish by hand.\n"
+        "Changes of yours that did not apply (--conflict rej): make them by hand if you still need"
+        " them,\nthen delete:\n  README.md.rej\n"
+    ) in output
     files = tree(app)
 
     assert not [path for path, text in files.items() if has_markers(text)]
@@ -456,9 +508,66 @@ def test_app_with_changed_answers_passes_its_own_tests(data_access_changed: Path
     run_own_test_suite(data_access_changed)
 
 
-def test_changing_package_name_is_refused(updated_app: Path) -> None:
+def test_update_without_overlap_says_so(updated_app: Path) -> None:
+    app = clone(updated_app, "no-overlap")
+    output = cli_update(app, "--data", "lazy_loading=awaitable_attrs")
+    assert f"Update {NEW} -> {NEW}: every change merged, no conflicts." in output
+    assert answers_of(app)["lazy_loading"] == "awaitable_attrs"
+
+
+def test_changing_package_name_is_refused_with_its_reason(updated_app: Path) -> None:
     app = clone(updated_app, "package-renamed")
-    with pytest.raises(ValueError, match="package_name cannot change in an update"):
-        update(app, data={"package_name": "chores"})
+    args = ("update", "--trust", "--defaults", "--vcs-ref", NEW, "--data", "package_name=chores")
+    refused = copier_cli(app, *args)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == 1
+    assert (
+        'package_name cannot change in an update: the app\'s own modules import "task_tracker"'
+        in (output)
+    )
+    assert "Traceback" not in output
     assert git(app, "status", "--porcelain") == ""
     assert answers_of(app)["package_name"] == "task_tracker"
+
+
+@pytest.fixture(scope="module")
+def untagged_template_repo(workdir: Path) -> Path:
+    return build_template_repo(workdir / "untagged-template-repo", tags=False)
+
+
+def test_app_from_an_untagged_commit_migrates_when_the_template_has_no_tags(
+    untagged_template_repo: Path,
+    fresh_copy: Callable[..., dict[str, str]],
+    kept_from_old: dict[str, str],
+    workdir: Path,
+) -> None:
+    # Copier reads both ends as 0.0.0.postN: a migration gated on a version would not run.
+    previous = git(untagged_template_repo, "rev-parse", "HEAD~1").strip()
+    app = workdir / "untagged-app"
+    run_copy(
+        str(untagged_template_repo),
+        app,
+        data={"description": DESCRIPTION},
+        defaults=True,
+        vcs_ref=previous,
+        quiet=True,
+    )
+    assert answers_of(app)["_commit"] == previous[:7]
+    git(app, "init", "--quiet")
+    commit_all(app, "generated")
+    for edit in OWNER_EDITS:
+        edit.apply(app)
+    commit_all(app, "the owner's work")
+
+    run_update(app, defaults=True, overwrite=True, unsafe=True, quiet=True)
+
+    answers = answers_of(app)
+    assert answers["project_description"] == DESCRIPTION
+    assert answers["_commit"] == git(untagged_template_repo, "rev-parse", "--short", "HEAD").strip()
+    # The same merge as from the tagged release: NEW with the owner's edits, one conflict.
+    files = tree(app)
+    files["README.md"] = keep_ours(files["README.md"])
+    expected = with_owner_edits(fresh_copy(), kept_from_old)
+    for name in (files, expected):
+        del name[".copier-answers.yml"]  # _commit and _src_path differ, the answers are above
+    assert_same_files(files, expected)

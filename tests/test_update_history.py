@@ -1,0 +1,182 @@
+"""Apps generated from real earlier commits of this template keep every answer and every edit of
+their owner when `copier update` brings them to the working tree, whatever tags the template has.
+
+Copier runs a migration that names a `version:` only when the update crosses it, comparing the
+PEP 440 versions it reads with `git describe`; in a template clone without tags every commit is
+0.0.0.postN and no release is ever crossed. So each case below picks a tag layout for a clone of
+this checkout's history (its own tags removed first: a CI clone may have none) and a commit to
+generate from, tagged or not, before or after the 0.2.0 rename of `description`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import GIT_IDENTITY
+from copier import run_copy, run_update
+from template_repos import commit_all, git, has_commit, history_snapshot
+
+BEFORE_0_1_0 = "d32be55331e55b60f8a688a99c2580f6a72fb32c"  # the parent of 0.1.0, never tagged
+AT_0_1_0 = "46ae38ec4ecf5a290752c9e959680fcfb10a7b7f"  # the last commit asking `description`
+AT_0_2_0 = "6a816600353ef3faeb4ee3c95c265b2c1544f561"  # the rename to `project_description`
+RELEASES = {"0.1.0": AT_0_1_0, "0.2.0": AT_0_2_0, "0.3.0": "HEAD"}
+
+# Every answer differs from its default, so that an answer reset to its default shows.
+ANSWERS = {
+    "project_name": "Chore Board",
+    "package_name": "chores",
+    "author_name": "Ada Lovelace",
+    "author_email": "ada@example.org",
+    "python_version": "3.13",
+    "database_driver": "psycopg",
+    "lazy_loading": "selectin",
+    "data_access": "repository",
+}
+DESCRIPTION = "Tracks who does which chore"
+
+OWNER_PITCH = "Chores, fairly shared.\n"
+NOTE_MODEL = '''class Note(Base):
+    """A free-text note: the owner's own model, above the example domain."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+'''
+OWN_MODULE = '"""The owner\'s own module: no release ever generates it."""\n\nSHARE = 3\n'
+OWN_MIGRATION = '"""Add notes (the owner\'s own migration)."""\n\nrevision = "0002"\n'
+
+
+@dataclass(frozen=True)
+class Case:
+    tags: bool  # the template clone has the tags of RELEASES, or none
+    generated_from: str  # a tag of RELEASES, or a commit
+    description_key: str  # the question that recorded the description at that commit
+
+    def __str__(self) -> str:
+        layout = "tagged" if self.tags else "no-tags"
+        origin = self.generated_from if self.tags and self.generated_from in RELEASES else "commit"
+        return f"{layout}-{origin}-{self.description_key}"
+
+
+CASES = [
+    # The case of issue 19: untagged app, untagged template, from before the rename.
+    Case(tags=False, generated_from=AT_0_1_0, description_key="description"),
+    # After the rename: the migration finds nothing to do.
+    Case(tags=False, generated_from=AT_0_2_0, description_key="project_description"),
+    # Untagged, older than any tag (0.0.0.postN), in a template that has tags.
+    Case(tags=True, generated_from=BEFORE_0_1_0, description_key="description"),
+    Case(tags=True, generated_from="0.1.0", description_key="description"),
+    Case(tags=True, generated_from="0.2.0", description_key="project_description"),
+]
+
+
+def answers_of(app: Path) -> dict[str, str]:
+    return yaml.safe_load((app / ".copier-answers.yml").read_text(encoding="utf-8"))
+
+
+def conflicts_left(app: Path) -> list[str]:
+    return [
+        path.relative_to(app).as_posix()
+        for path in sorted(app.rglob("*"))
+        if path.is_file()
+        and ".git" not in path.relative_to(app).parts
+        and (
+            path.suffix == ".rej"
+            or re.search(r"^(<<<<<<<|>>>>>>>) ", path.read_text(encoding="utf-8"), re.MULTILINE)
+        )
+    ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_history_and_identity() -> Iterator[None]:
+    if not all(has_commit(revision) for revision in (BEFORE_0_1_0, AT_0_1_0, AT_0_2_0)):
+        pytest.skip("needs this repository's history (a full clone: fetch-depth 0)")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in GIT_IDENTITY.items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="module")
+def template_clones(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """The history and the working tree, without tags and with the tags of RELEASES."""
+    clones = {}
+    for tags in (False, True):
+        repo = history_snapshot(tmp_path_factory.mktemp("history") / "template")
+        if tags:
+            for tag, revision in RELEASES.items():
+                git(repo, "tag", "--annotate", "--message", tag, tag, revision)
+        clones[tags] = repo
+    return clones
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_update_to_the_working_tree_keeps_every_answer_and_edit(
+    case: Case,
+    template_clones: dict[bool, Path],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    repo = template_clones[case.tags]
+    app = tmp_path / "app"
+    recorded = {**ANSWERS, case.description_key: DESCRIPTION}
+    run_copy(str(repo), app, data=recorded, defaults=True, vcs_ref=case.generated_from, quiet=True)
+    generated = answers_of(app)
+    assert {key: generated[key] for key in recorded} == recorded
+    if case.generated_from not in RELEASES:
+        # Recorded as Copier saw it: a bare commit, or `<tag>-<n>-g<hash>` (never a release).
+        assert generated["_commit"] not in RELEASES
+
+    package = app / "src" / "chores"
+    git(app, "init", "--quiet")
+    commit_all(app, "generated")
+    readme = (app / "README.md").read_text(encoding="utf-8")
+    assert f"\n{DESCRIPTION}.\n" in readme
+    (app / "README.md").write_text(readme.replace(f"\n{DESCRIPTION}.\n", f"\n{OWNER_PITCH}"))
+    models = (package / "models.py").read_text(encoding="utf-8")
+    assert models.count("\nclass Project(Base):\n") == 1
+    (package / "models.py").write_text(
+        models.replace("\nclass Project(", f"\n{NOTE_MODEL}class Project(")
+    )
+    (package / "notes.py").write_text(OWN_MODULE)
+    (app / "migrations" / "versions" / "0002_add_notes.py").write_text(OWN_MIGRATION)
+    commit_all(app, "the owner's work")
+    edited = {
+        path: (app / path).read_text(encoding="utf-8")
+        for path in (
+            "README.md",
+            "src/chores/models.py",
+            "src/chores/notes.py",
+            "migrations/versions/0002_add_notes.py",
+        )
+    }
+    capfd.readouterr()
+
+    run_update(app, defaults=True, overwrite=True, unsafe=True, quiet=True)
+
+    report = capfd.readouterr().err
+    answers = answers_of(app)
+    head = "0.3.0" if case.tags else git(repo, "describe", "--tags", "--always").strip()
+    assert answers == {
+        **ANSWERS,
+        "project_description": DESCRIPTION,
+        "_commit": head,
+        "_src_path": str(repo),
+    }
+    assert f'description = "{DESCRIPTION}"' in (app / "pyproject.toml").read_text()
+    assert conflicts_left(app) == []
+    assert "every change merged, no conflicts" in report
+    # The owner's lines are all still there (around them, the template's changes arrived).
+    updated_readme = (app / "README.md").read_text(encoding="utf-8")
+    assert updated_readme.startswith(f"# {ANSWERS['project_name']}\n\n{OWNER_PITCH}\n")
+    assert updated_readme != edited["README.md"]
+    assert NOTE_MODEL in (package / "models.py").read_text(encoding="utf-8")
+    for path in ("src/chores/notes.py", "migrations/versions/0002_add_notes.py"):
+        assert (app / path).read_text(encoding="utf-8") == edited[path]
