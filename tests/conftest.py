@@ -52,3 +52,12 @@ def render(copie_session: Copie) -> Iterator[Renderer]:
         for name, value in GIT_IDENTITY.items():
             patch.setenv(name, value)
         yield Renderer(copie_session)
+
+
+@pytest.fixture(scope="module")
+def git_identity() -> Iterator[None]:
+    """For the modules that commit and run Copier themselves (`pytestmark`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in GIT_IDENTITY.items():
+            patch.setenv(name, value)
+        yield

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GIT_IDENTITY
 from packaging.version import Version  # a dependency of Copier
 from template_repos import commit_all, git, snapshot
 from tooling import ROOT
+
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 HEADING = re.compile(r"^## \[(?P<version>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?$", re.M)
 
@@ -63,14 +63,6 @@ def next_minor_release() -> str:
 
 
 NEXT = next_minor_release()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def git_identity() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in GIT_IDENTITY.items():
-            patch.setenv(name, value)
-        yield
 
 
 def test_changelog_has_an_entry_per_release() -> None:

@@ -22,14 +22,13 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 from app_suite import run_own_test_suite
-from conftest import GIT_IDENTITY
 from copier import run_copy, run_update
 from copier.errors import UnsafeTemplateError
 from template_repos import commit_all, git
@@ -93,6 +92,8 @@ PREVIOUS_RELEASE = [
     # Another header in the first migration: an update must not rewrite applied migrations.
     Edit(f"template/{FIRST_MIGRATION}", sub_once(r"^Create Date: .*$", "Create Date: 2026-11-01")),
 ]
+
+pytestmark = pytest.mark.usefixtures("git_identity")
 
 OWNER_PITCH = "Tracks who does which chore, and nags politely."
 OWNER_NEEDS = "Needs uv; on the team server `make serve` does all of this."
@@ -214,14 +215,6 @@ def answers_of(app: Path) -> dict[str, str]:
     return yaml.safe_load((app / ".copier-answers.yml").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def git_identity() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in GIT_IDENTITY.items():
-            patch.setenv(name, value)
-        yield
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("update")
@@ -277,13 +270,18 @@ def fresh_copy(template_repo: Path, workdir: Path) -> Callable[..., dict[str, st
 @pytest.fixture(scope="module")
 def old_app(template_repo: Path, workdir: Path) -> Path:
     """Generated from the OLD release tag, committed, then edited by its owner and committed."""
-    app = workdir / "old-app"
+    return owned_app(template_repo, OLD, workdir / "old-app")
+
+
+def owned_app(template_repo: Path, vcs_ref: str, app: Path) -> Path:
+    """An app generated from `vcs_ref` with DESCRIPTION, committed, then edited by its owner
+    (OWNER_EDITS) and committed."""
     run_copy(
         str(template_repo),
         app,
         data={"description": DESCRIPTION},
         defaults=True,
-        vcs_ref=OLD,
+        vcs_ref=vcs_ref,
         quiet=True,
     )
     git(app, "init", "--quiet")
@@ -543,21 +541,8 @@ def test_app_from_an_untagged_commit_migrates_when_the_template_has_no_tags(
 ) -> None:
     # Copier reads both ends as 0.0.0.postN: a migration gated on a version would not run.
     previous = git(untagged_template_repo, "rev-parse", "HEAD~1").strip()
-    app = workdir / "untagged-app"
-    run_copy(
-        str(untagged_template_repo),
-        app,
-        data={"description": DESCRIPTION},
-        defaults=True,
-        vcs_ref=previous,
-        quiet=True,
-    )
+    app = owned_app(untagged_template_repo, previous, workdir / "untagged-app")
     assert answers_of(app)["_commit"] == previous[:7]
-    git(app, "init", "--quiet")
-    commit_all(app, "generated")
-    for edit in OWNER_EDITS:
-        edit.apply(app)
-    commit_all(app, "the owner's work")
 
     run_update(app, defaults=True, overwrite=True, unsafe=True, quiet=True)
 
