@@ -11,8 +11,9 @@
                             the generated pyproject.toml allows (uv --resolution lowest-direct)
 * docs                      the documentation site (mkdocs build --strict), its code samples
                             taken from freshly rendered apps by docs/hooks/rendered.py
-* workflows                 the GitHub workflows (the template's and a rendered SQLite and
-                            PostgreSQL app's) against the workflow schema, and pre-commit's config
+* workflows                 the GitHub workflows (the template's and a rendered app's per driver)
+                            against the workflow schema, pre-commit's config; the apps' Dockerfile
+                            (hadolint), compose.yaml and dependabot.yml (their schemas)
 * resilience                fault injection (database cut, stalled, pool exhausted, cancelled
                             requests, shutdown, server restarted, crashed, out of connection
                             slots) on a private PostgreSQL server, and schemathesis against
@@ -522,8 +523,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def workflows(session: nox.Session) -> None:
-    """GitHub Actions workflows (the template's, and a rendered SQLite and PostgreSQL app's)
-    against the workflow schema check-jsonschema ships, and the app's pre-commit configuration."""
+    """GitHub Actions workflows (the template's, and a rendered app's per driver) against the
+    workflow schema check-jsonschema ships, and the app's pre-commit configuration; the apps'
+    Dockerfile (hadolint), compose.yaml and dependabot.yml (schemas)."""
     cell = Cell(
         session, "workflows", "schema + pre-commit", f"{sys.version_info[0]}.{sys.version_info[1]}"
     )
@@ -531,7 +533,7 @@ def workflows(session: nox.Session) -> None:
         with cell.step("install tools"):
             session.install(*nox.project.dependency_groups(PYPROJECT, "render", "workflows"))
         tmp = Path(session.create_tmp()).resolve()
-        apps = {driver: tmp / f"app-{driver}" for driver in ("aiosqlite", "asyncpg")}
+        apps = {driver: tmp / f"app-{driver}" for driver in DRIVERS}
         with cell.step("render"):
             for driver, app_dir in apps.items():
                 shutil.rmtree(app_dir, ignore_errors=True)
@@ -548,6 +550,20 @@ def workflows(session: nox.Session) -> None:
         with cell.step("pre-commit validate-config"):
             session.run(
                 "pre-commit", "validate-config", str(apps["aiosqlite"] / ".pre-commit-config.yaml")
+            )
+        # Container and dependency-update files: no image is built (no registry here), so the
+        # Dockerfile is linted and the rest validated against the schemas check-jsonschema ships.
+        # tests/test_container.py checks the commands they run against the app's README.
+        with cell.step("hadolint, compose and dependabot schemas"):
+            session.run("hadolint", *(str(app_dir / "Dockerfile") for app_dir in apps.values()))
+            session.run(
+                *("check-jsonschema", "--builtin-schema", "vendor.compose-spec"),
+                *(str(app_dir / "compose.yaml") for app_dir in apps.values()),
+            )
+            session.run(
+                *("check-jsonschema", "--builtin-schema", "vendor.dependabot"),
+                str(ROOT / ".github" / "dependabot.yml"),
+                *(str(app_dir / ".github" / "dependabot.yml") for app_dir in apps.values()),
             )
 
 
@@ -605,6 +621,18 @@ def resilience(session: nox.Session) -> None:
                     external=True,
                     env={**app, "VIRTUAL_ENV": None},
                 )
+        with cell.step("SQLite writers: 4 uvicorn workers, 32 clients"):
+            # Exits non-zero on any 5xx or any 201 whose row is not in the database afterwards.
+            for app in apps:
+                if app["driver"] == "aiosqlite":
+                    session.run(
+                        str(Path(app["path"]) / ".venv" / "bin" / "python"),
+                        str(ROOT / "resilience" / "sqlite_writers.py"),
+                        app["path"],
+                        *("--requests", "1000", "--clients", "32", "--workers", "4"),
+                        external=True,
+                        env={"VIRTUAL_ENV": None},
+                    )
         breaches = manifest.with_name("breaches.txt")
         with cell.step("fault injection"):
             try:
