@@ -51,7 +51,7 @@ from nox.command import CommandFailed
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tests"))
-from tooling import find_python, read_choice_questions  # noqa: E402
+from tooling import changelog_sections, find_python, read_choice_questions  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
@@ -758,25 +758,6 @@ def _run_bench(session: nox.Session, script: str, combinations: list[tuple[str, 
         )
     finally:
         _drop_databases(session, [database])
-
-
-# CHANGELOG.md follows Keep a Changelog (https://keepachangelog.com/en/1.1.0/): `## [Unreleased]`,
-# then a `## [<version>] - <YYYY-MM-DD>` section per release, newest first.
-CHANGELOG_HEADING = re.compile(
-    r"^## \[(?P<version>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?[ \t]*$", re.MULTILINE
-)
-
-
-def changelog_sections(text: str) -> list[tuple[str, str | None, str]]:
-    """The `## [...]` sections of a Keep a Changelog file, in order: (version, date, body)."""
-    headings = list(CHANGELOG_HEADING.finditer(text))
-    sections = []
-    for heading, following in zip(headings, [*headings[1:], None], strict=True):
-        body = text[heading.end() : following.start() if following else len(text)]
-        # Link definitions (`[0.2.0]: https://...`) close the file; they are not entries.
-        body = re.sub(r"^\[[^\]]+\]: .*$", "", body, flags=re.MULTILINE).strip()
-        sections.append((heading["version"], heading["date"], body))
-    return sections
 
 
 @nox.session(default=False, venv_backend="none")

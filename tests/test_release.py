@@ -15,19 +15,16 @@ from pathlib import Path
 import pytest
 from packaging.version import Version  # a dependency of Copier
 from template_repos import commit_all, git, snapshot
-from tooling import ROOT
+from tooling import ROOT, changelog_sections
 
 pytestmark = pytest.mark.usefixtures("git_identity")
 
-HEADING = re.compile(r"^## \[(?P<version>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?$", re.M)
 
-
-def changelog_sections(text: str) -> dict[str, tuple[str | None, str]]:
-    headings = list(HEADING.finditer(text))
-    ends = [heading.start() for heading in headings[1:]] + [len(text)]
+def changelog(path: Path = ROOT / "CHANGELOG.md") -> dict[str, tuple[str | None, str]]:
+    """The sections of a CHANGELOG.md, by version: (date, body)."""
     return {
-        heading["version"]: (heading["date"], text[heading.end() : end])
-        for heading, end in zip(headings, ends, strict=True)
+        version: (date, body)
+        for version, date, body in changelog_sections(path.read_text(encoding="utf-8"))
     }
 
 
@@ -57,7 +54,7 @@ def release_entry(text: str, version: str) -> str:
 
 def next_minor_release() -> str:
     """The version after the newest one CHANGELOG.md names: one it has no entry for yet."""
-    sections = changelog_sections((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"))
+    sections = changelog()
     newest = max(Version(name) for name in sections if name != "Unreleased")
     return f"{newest.major}.{newest.minor + 1}.0"
 
@@ -66,7 +63,7 @@ NEXT = next_minor_release()
 
 
 def test_changelog_has_an_entry_per_release() -> None:
-    sections = changelog_sections((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"))
+    sections = changelog()
     assert next(iter(sections)) == "Unreleased"
     for version in ("0.1.0", "0.2.0"):
         date, body = sections[version]
@@ -103,11 +100,11 @@ def test_release_refuses_a_version_without_its_entry(
 def test_release_tags_a_clean_tree_with_its_changelog_entry(tmp_path: Path) -> None:
     repo = snapshot(tmp_path / "template")
     git(repo, "tag", "--annotate", "--message", "0.2.0", "0.2.0")
-    changelog = repo / "CHANGELOG.md"
-    unreleased = changelog.read_text(encoding="utf-8")
+    changelog_file = repo / "CHANGELOG.md"
+    unreleased = changelog_file.read_text(encoding="utf-8")
 
     # An entry for NEXT under [Unreleased] entries that were not moved: refused.
-    changelog.write_text(
+    changelog_file.write_text(
         release_entry(unreleased, NEXT).replace(
             "## [Unreleased]\n", "## [Unreleased]\n\n- Something new.\n", 1
         )
@@ -117,14 +114,14 @@ def test_release_tags_a_clean_tree_with_its_changelog_entry(tmp_path: Path) -> N
     assert status != 0
     assert "[Unreleased] of CHANGELOG.md still has entries" in output
 
-    changelog.write_text(release_entry(unreleased, NEXT))
+    changelog_file.write_text(release_entry(unreleased, NEXT))
     # Uncommitted: refused.
     status, output = release(repo, NEXT)
     assert status != 0
     assert "The work tree is not clean" in output
     commit_all(repo, f"changelog: {NEXT}")
     # Older than a release: refused.
-    changelog.write_text(release_entry(unreleased, "0.1.5"))
+    changelog_file.write_text(release_entry(unreleased, "0.1.5"))
     commit_all(repo, "changelog: 0.1.5")
     status, output = release(repo, "0.1.5")
     assert status != 0
@@ -139,7 +136,7 @@ def test_release_tags_a_clean_tree_with_its_changelog_entry(tmp_path: Path) -> N
     assert git(repo, "cat-file", "-t", NEXT).strip() == "tag"  # annotated
     assert git(repo, "rev-parse", f"{NEXT}^{{commit}}") == git(repo, "rev-parse", "HEAD")
     message = git(repo, "tag", "--list", "--format=%(contents)", NEXT)
-    entry = changelog_sections(changelog.read_text(encoding="utf-8"))[NEXT][1]
+    entry = changelog(changelog_file)[NEXT][1]
     first_change = re.search(r"^- .*$", entry, re.M)
     assert first_change is not None
     assert message.startswith(f"{NEXT}\n\n")

@@ -195,3 +195,24 @@ def python_for_default_answer(copier_yml: Path = COPIER_YML) -> str | None:
     lowest = tuple(map(int, str(question.default).split(".")))
     newer = [v for v in question.choices if tuple(map(int, v.split("."))) >= lowest]
     return next((python for version in newer if (python := find_python(version))), None)
+
+
+# CHANGELOG.md -----------------------------------------------------------------------------------
+
+# CHANGELOG.md follows Keep a Changelog (https://keepachangelog.com/en/1.1.0/): `## [Unreleased]`,
+# then a `## [<version>] - <YYYY-MM-DD>` section per release, newest first.
+CHANGELOG_HEADING = re.compile(
+    r"^## \[(?P<version>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?[ \t]*$", re.MULTILINE
+)
+
+
+def changelog_sections(text: str) -> list[tuple[str, str | None, str]]:
+    """The `## [...]` sections of a Keep a Changelog file, in order: (version, date, body)."""
+    headings = list(CHANGELOG_HEADING.finditer(text))
+    sections = []
+    for heading, following in zip(headings, [*headings[1:], None], strict=True):
+        body = text[heading.end() : following.start() if following else len(text)]
+        # Link definitions (`[0.2.0]: https://...`) close the file; they are not entries.
+        body = re.sub(r"^\[[^\]]+\]: .*$", "", body, flags=re.MULTILINE).strip()
+        sections.append((heading["version"], heading["date"], body))
+    return sections
