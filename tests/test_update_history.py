@@ -6,12 +6,17 @@ PEP 440 versions it reads with `git describe`; in a template clone without tags 
 0.0.0.postN and no release is ever crossed. So each case below picks a tag layout for a clone of
 this checkout's history (its own tags removed first: a CI clone may have none) and a commit to
 generate from, tagged or not, before or after the 0.2.0 rename of `description`.
+
+Besides the answers and edits, each update must bring every file the working tree generates that
+the earlier commit did not (0.3.0 added the Dockerfile, compose.yaml, .env.example, logs.py, ...)
+and leave every file its owner did not edit exactly as a fresh copy has it: no conflict anywhere,
+since the owner's edits and the template's changes never touch the same lines.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +29,25 @@ from template_repos import commit_all, git, has_commit, history_snapshot
 BEFORE_0_1_0 = "d32be55331e55b60f8a688a99c2580f6a72fb32c"  # the parent of 0.1.0, never tagged
 AT_0_1_0 = "46ae38ec4ecf5a290752c9e959680fcfb10a7b7f"  # the last commit asking `description`
 AT_0_2_0 = "6a816600353ef3faeb4ee3c95c265b2c1544f561"  # the rename to `project_description`
-RELEASES = {"0.1.0": AT_0_1_0, "0.2.0": AT_0_2_0, "0.3.0": "HEAD"}
+AT_0_3_0 = "5a5afafd4f1d2ce4faf0f6f8df98c64a6a6c2588"  # the deployment files and logs
+RELEASES = {"0.1.0": AT_0_1_0, "0.2.0": AT_0_2_0, "0.3.0": AT_0_3_0}
+# In the tagged clone the working tree is the next release.
+NEXT = "0.4.0"
+# Files that an update from a release must bring among others, by the release's commit.
+ADDED_SINCE = {
+    AT_0_2_0: (
+        "Dockerfile",
+        ".dockerignore",
+        "compose.yaml",
+        "compose.pgbouncer.env",
+        ".env.example",
+        ".python-version",
+        ".github/dependabot.yml",
+        "src/chores/__main__.py",
+        "src/chores/logs.py",
+        "src/chores/db/observability.py",
+    ),
+}
 
 # Every answer differs from its default, so that an answer reset to its default shows.
 ANSWERS = {
@@ -74,11 +97,22 @@ CASES = [
     Case(tags=True, generated_from=BEFORE_0_1_0, description_key="description"),
     Case(tags=True, generated_from="0.1.0", description_key="description"),
     Case(tags=True, generated_from="0.2.0", description_key="project_description"),
+    # The previous release: an update to the next one.
+    Case(tags=True, generated_from="0.3.0", description_key="project_description"),
 ]
 
 
 def answers_of(app: Path) -> dict[str, str]:
     return yaml.safe_load((app / ".copier-answers.yml").read_text(encoding="utf-8"))
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under `root` outside .git, by POSIX path, with its text."""
+    return {
+        path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
 
 
 def conflicts_left(app: Path) -> list[str]:
@@ -96,7 +130,7 @@ def conflicts_left(app: Path) -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def needs_history_and_identity() -> Iterator[None]:
-    if not all(has_commit(revision) for revision in (BEFORE_0_1_0, AT_0_1_0, AT_0_2_0)):
+    if not all(has_commit(revision) for revision in (BEFORE_0_1_0, *RELEASES.values())):
         pytest.skip("needs this repository's history (a full clone: fetch-depth 0)")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in GIT_IDENTITY.items():
@@ -113,14 +147,34 @@ def template_clones(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path
         if tags:
             for tag, revision in RELEASES.items():
                 git(repo, "tag", "--annotate", "--message", tag, tag, revision)
+            git(repo, "tag", "--annotate", "--message", NEXT, NEXT, "HEAD")
         clones[tags] = repo
     return clones
+
+
+@pytest.fixture(scope="module")
+def fresh_copy(
+    template_clones: dict[bool, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], dict[str, str]]:
+    """The files of a copy of the working tree with ANSWERS and DESCRIPTION (rendered once)."""
+    copies: list[dict[str, str]] = []
+
+    def files() -> dict[str, str]:
+        if not copies:
+            app = tmp_path_factory.mktemp("fresh") / "app"
+            data = {**ANSWERS, "project_description": DESCRIPTION}
+            run_copy(str(template_clones[False]), app, data=data, defaults=True, quiet=True)
+            copies.append(tree(app))
+        return copies[0]
+
+    return files
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_update_to_the_working_tree_keeps_every_answer_and_edit(
     case: Case,
     template_clones: dict[bool, Path],
+    fresh_copy: Callable[[], dict[str, str]],
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -135,6 +189,7 @@ def test_update_to_the_working_tree_keeps_every_answer_and_edit(
         assert generated["_commit"] not in RELEASES
 
     package = app / "src" / "chores"
+    as_generated = tree(app)
     git(app, "init", "--quiet")
     commit_all(app, "generated")
     readme = (app / "README.md").read_text(encoding="utf-8")
@@ -163,7 +218,7 @@ def test_update_to_the_working_tree_keeps_every_answer_and_edit(
 
     report = capfd.readouterr().err
     answers = answers_of(app)
-    head = "0.3.0" if case.tags else git(repo, "describe", "--tags", "--always").strip()
+    head = NEXT if case.tags else git(repo, "describe", "--tags", "--always").strip()
     assert answers == {
         **ANSWERS,
         "project_description": DESCRIPTION,
@@ -173,10 +228,32 @@ def test_update_to_the_working_tree_keeps_every_answer_and_edit(
     assert f'description = "{DESCRIPTION}"' in (app / "pyproject.toml").read_text()
     assert conflicts_left(app) == []
     assert "every change merged, no conflicts" in report
-    # The owner's lines are all still there (around them, the template's changes arrived).
+    # The files the owner edited are a fresh copy's with the same edits: the owner's lines are
+    # all still there, and around them the template's changes arrived.
+    fresh = fresh_copy()
     updated_readme = (app / "README.md").read_text(encoding="utf-8")
     assert updated_readme.startswith(f"# {ANSWERS['project_name']}\n\n{OWNER_PITCH}\n")
-    assert updated_readme != edited["README.md"]
-    assert NOTE_MODEL in (package / "models.py").read_text(encoding="utf-8")
+    assert updated_readme == fresh["README.md"].replace(f"\n{DESCRIPTION}.\n", f"\n{OWNER_PITCH}")
+    assert (package / "models.py").read_text(encoding="utf-8") == fresh[
+        "src/chores/models.py"
+    ].replace("\nclass Project(", f"\n{NOTE_MODEL}class Project(")
     for path in ("src/chores/notes.py", "migrations/versions/0002_add_notes.py"):
         assert (app / path).read_text(encoding="utf-8") == edited[path]
+
+    # Every other file is what a fresh copy holds, the files the update added included; only
+    # the applied migrations stay as generated (`_skip_if_exists`).
+    files = tree(app)
+    for path in edited:
+        files.pop(path)
+    expected = {
+        path: as_generated[path] if path.startswith("migrations/versions/") else text
+        for path, text in fresh.items()
+        if path not in edited and path != ".copier-answers.yml"
+    }
+    files.pop(".copier-answers.yml")
+    assert sorted(files) == sorted(expected)
+    assert [path for path in expected if files[path] != expected[path]] == []
+    added = sorted(set(fresh) - set(as_generated))
+    commit = RELEASES.get(case.generated_from, case.generated_from)
+    assert set(ADDED_SINCE.get(commit, ())) <= set(added)
+    print(f"{case}: {len(added)} files added by the update: {', '.join(added)}")
