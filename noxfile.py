@@ -579,8 +579,10 @@ def resilience(session: nox.Session) -> None:
     """Running apps under database faults, overload and shutdown; schemathesis on their schemas.
 
     The faults run on a PostgreSQL server of their own (resilience/pgserver.py: initdb, pg_ctl,
-    removed at the end); the databases here, at $PG_URL, are schemathesis's. See
-    docs/resilience.md. Prints a table per app and scenario; fails if an invariant breaks.
+    removed at the end); the databases here, at $PG_URL, are schemathesis's. The asyncpg and
+    psycopg apps also run behind a real PgBouncer in transaction mode (resilience/pgbouncer.py,
+    docs/guides/pgbouncer.md). See docs/resilience.md. Prints a table per app and scenario; fails
+    if an invariant breaks.
     """
     cell = Cell(session, "resilience", f"{len(RESILIENCE_COMBINATIONS)} apps", DEFAULT_PYTHON)
     python = _python_or_fail(session, cell)
@@ -633,6 +635,18 @@ def resilience(session: nox.Session) -> None:
                         external=True,
                         env={"VIRTUAL_ENV": None},
                     )
+        with cell.step("PgBouncer: transaction pooling, 4 uvicorn workers"):
+            # Installs Debian's pgbouncer if missing (as root); exits non-zero on any breach.
+            pgbouncer_breaches = manifest.with_name("pgbouncer-breaches.txt")
+            try:
+                session.run(
+                    *("python", str(ROOT / "resilience" / "pgbouncer.py"), str(manifest)),
+                    *("--breaches", str(pgbouncer_breaches)),
+                )
+            except CommandFailed:
+                if pgbouncer_breaches.exists():
+                    cell.note = " | ".join(pgbouncer_breaches.read_text().splitlines())
+                raise
         breaches = manifest.with_name("breaches.txt")
         with cell.step("fault injection"):
             try:

@@ -15,6 +15,15 @@ import pytest
 import yaml
 from conftest import Renderer
 from test_rendering import DEFAULT_PACKAGE, DRIVERS, MATRIX, text_files
+from tooling import ROOT
+
+# The startup parameters the real PgBouncer of `nox -s resilience` ignores to accept the app's
+# connections (resilience/pgbouncer.py); compose's PgBouncer must ignore the same.
+IGNORE_STARTUP_PARAMETERS = re.findall(
+    r'^IGNORE_STARTUP_PARAMETERS = "(.+)"$',
+    (ROOT / "resilience" / "pgbouncer.py").read_text(encoding="utf-8"),
+    re.MULTILINE,
+)
 
 POSTGRES_DRIVERS = {"asyncpg", "psycopg"}
 START = ["python", "-m", DEFAULT_PACKAGE]
@@ -109,6 +118,8 @@ def test_compose_wires_the_database_of_the_driver(render: Renderer, driver: str)
     # PgBouncer only in its profile, in transaction mode; the app reaches it by environment alone.
     assert services["pgbouncer"]["profiles"] == ["pgbouncer"]
     assert services["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
+    ignored = services["pgbouncer"]["environment"]["IGNORE_STARTUP_PARAMETERS"]
+    assert [ignored] == IGNORE_STARTUP_PARAMETERS
     assert app["environment"]["DATABASE_URL"].startswith("${APP_DATABASE_URL:-")
     assert app["environment"]["DATABASE_PGBOUNCER"] == "${APP_DATABASE_PGBOUNCER:-false}"
     switch = dict(
