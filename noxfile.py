@@ -9,6 +9,9 @@
                             when that interpreter is not installed
 * app_lowest(<driver>)      the default choices per driver, installed with the lowest versions
                             the generated pyproject.toml allows (uv --resolution lowest-direct)
+* app_observability(<driver>)
+                            the default choices per driver with observability=opentelemetry
+                            (the tracing variant is checked once per driver, not per combination)
 * docs                      the documentation site (mkdocs build --strict), its code samples
                             taken from freshly rendered apps by docs/hooks/rendered.py
 * workflows                 the GitHub workflows (the template's and a rendered app's per driver)
@@ -150,6 +153,7 @@ def _expected_cells() -> list[str]:
         *(f"app({_combination_id(c)})" for c in COMBINATIONS),
         *(f"app_python({version})" for version in PYTHON_VERSIONS),
         *(f"app_lowest({driver})" for driver in DRIVERS),
+        *(f"app_observability({driver})" for driver in DRIVERS),
         "docs",
         "workflows",
         "resilience",
@@ -500,6 +504,27 @@ def app_lowest(session: nox.Session, database_driver: str) -> None:
     python = _python_or_fail(session, cell)
     with recorded(cell):
         check_app(session, cell, answers, python, resolution="lowest-direct")
+
+
+@nox.session
+@nox.parametrize("database_driver", DRIVERS, ids=list(DRIVERS))
+def app_observability(session: nox.Session, database_driver: str) -> None:
+    """The default choices of each driver with OpenTelemetry tracing (observability question).
+
+    Tracing touches the app factory, the lifespan, the logs and the settings, never the data
+    layer, so one combination per driver checks it; the 27 cells stay at the default, none.
+    """
+    answers = dict(zip(MATRIX, DEFAULT_COMBINATION, strict=True))
+    answers["database_driver"] = database_driver
+    cell = Cell(
+        session,
+        f"app_observability({database_driver})",
+        f"{_combination_id(tuple(answers.values()))} opentelemetry",
+        DEFAULT_PYTHON,
+    )
+    python = _python_or_fail(session, cell)
+    with recorded(cell):
+        check_app(session, cell, {**answers, "observability": "opentelemetry"}, python)
 
 
 # The docs hook reads rendered code with `ast`: it needs a Python that parses what the default

@@ -6,6 +6,8 @@ Renders the default answers for each database driver, runs the app's generator
 (`uv run python -m tests.env_example`, template/tests/env_example.py.jinja) in each, and merges the
 three files into one template: a setting that reads the same for every driver is written once,
 one that differs (or exists for some drivers only) goes under `{% if database_driver == ... %}`.
+Then the same per driver with `observability=opentelemetry`: the settings only those apps have
+(the same for every driver, and last) go under `{% if observability == "opentelemetry" %}`.
 Each generated app's tests/test_env_example.py fails when its .env.example and Settings disagree,
 so an app cell of `nox` says when to run this.
 """
@@ -23,12 +25,16 @@ TARGET = ROOT / "template" / ".env.example.jinja"
 PACKAGE = "env_example_app"  # replaced by {{ package_name }} in the template
 
 
-def generated(driver: str, workdir: Path) -> str:
-    app = workdir / driver
+OBSERVABILITY = "opentelemetry"  # the answer that adds settings of its own
+
+
+def generated(driver: str, workdir: Path, observability: str = "none") -> str:
+    app = workdir / f"{driver}-{observability}"
     subprocess.run(
         [
             *("uvx", "--python", ">=3.11", "copier", "copy", "--quiet", "--trust", "--defaults"),
             *("--vcs-ref=HEAD", f"--data=database_driver={driver}"),
+            f"--data=observability={observability}",
             *(f"--data=package_name={PACKAGE}", str(ROOT), str(app)),
         ],
         check=True,
@@ -97,11 +103,32 @@ def merge(texts: dict[str, str]) -> str:
     return merged.replace(PACKAGE, "{{ package_name }}")
 
 
+def observability_blocks(texts: dict[str, str], with_it: dict[str, str]) -> str:
+    """The settings that the apps with OBSERVABILITY have beyond the others', as one block
+    under `{% if observability == ... %}`. They must read the same for every driver and come
+    after every other setting, the rest of each file unchanged: else this script needs more.
+    """
+    extras = set()
+    for driver, text in texts.items():
+        plain, full = blocks(text), blocks(with_it[driver])
+        if full[: len(plain)] != plain:
+            raise SystemExit(f"{driver}: {OBSERVABILITY} changes settings other than its own")
+        extras.add("".join("\n" + block for block in full[len(plain) :]))
+    if len(extras) != 1:
+        raise SystemExit(f"the settings of {OBSERVABILITY} differ between drivers")
+    extra = extras.pop()
+    if not extra:
+        return ""
+    return f'{{% if observability == "{OBSERVABILITY}" %}}\n{extra}{{% endif %}}\n'
+
+
 def main() -> None:
     drivers = read_choice_questions(COPIER_YML)["database_driver"].choices
     with tempfile.TemporaryDirectory() as tmp:
         texts = {driver: generated(driver, Path(tmp)) for driver in drivers}
-    TARGET.write_text(merge(texts), encoding="utf-8")
+        with_it = {driver: generated(driver, Path(tmp), OBSERVABILITY) for driver in drivers}
+    extra = observability_blocks(texts, with_it).replace(PACKAGE, "{{ package_name }}")
+    TARGET.write_text(merge(texts) + extra, encoding="utf-8")
     print(f"wrote {TARGET.relative_to(ROOT)}", file=sys.stderr)
 
 

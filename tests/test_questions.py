@@ -76,3 +76,21 @@ def test_noxfile_reads_the_same_choices_and_defaults_as_yaml() -> None:
     }
 
     assert from_reader == from_yaml
+
+
+def test_observability_offers_none_and_opentelemetry_and_defaults_to_none() -> None:
+    question = read_choice_questions(COPIER_YML)["observability"]
+
+    assert (question.choices, question.default) == (("none", "opentelemetry"), "none")
+
+
+def test_observability_none_is_what_an_app_gets_by_default(render: Renderer) -> None:
+    project = render.project()
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["observability"] == "none"
+    assert not (project / "src" / "task_tracker" / "telemetry.py").exists()
+
+
+def test_an_unknown_observability_answer_is_rejected(render: Renderer) -> None:
+    assert "jaeger" in render.rejection(observability="jaeger")

@@ -165,3 +165,56 @@ def test_python_version_sets_the_lowest_supported_python(
     )
 
     assert pyproject["project"]["requires-python"] == f">={python_version}"
+
+
+# Any trace of the tracing variant: its module, settings, dependencies, words in docs.
+TELEMETRY = re.compile(r"opentelemetry|\botel_|telemetry\.py|traceparent|trace_id", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("answers", MATRIX)
+def test_observability_none_leaves_no_trace_of_opentelemetry(
+    render: Renderer, answers: dict[str, str]
+) -> None:
+    files = text_files(render.project(**answers))
+
+    mentions = {
+        str(path): sorted({match.group() for match in TELEMETRY.finditer(text)})
+        for path, text in files.items()
+        if TELEMETRY.search(text)
+    }
+    assert mentions == {}
+    assert not any(path.name.startswith("test_telemetry") for path in files)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_opentelemetry_renders_its_module_settings_test_and_dependencies(
+    render: Renderer, driver: str
+) -> None:
+    project = render.project(database_driver=driver, observability="opentelemetry")
+    package = project / "src" / DEFAULT_PACKAGE
+
+    assert (package / "telemetry.py").is_file()
+    assert (project / "tests" / "test_telemetry.py").is_file()
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    names = {re.split(r"[\[<>=]", dependency)[0] for dependency in dependencies}
+    assert {
+        "opentelemetry-sdk",
+        "opentelemetry-exporter-otlp-proto-http",
+        "opentelemetry-instrumentation-fastapi",
+        "opentelemetry-instrumentation-sqlalchemy",
+    } <= names
+    assert not any("grpc" in dependency for dependency in dependencies)
+    # Wired where the app is built, started and logs, and configured from the settings.
+    for module, name in [
+        ("main.py", "instrument_app"),
+        ("lifespan.py", "start_tracing"),
+        ("logs.py", "TraceContextFilter"),
+        ("settings.py", "otel_exporter_otlp_endpoint"),
+    ]:
+        assert name in (package / module).read_text(encoding="utf-8"), module
+    env_example = (project / ".env.example").read_text(encoding="utf-8")
+    assert "\nOTEL_EXPORTER_OTLP_ENDPOINT=\n" in env_example
+    assert f"\nOTEL_SERVICE_NAME={DEFAULT_PACKAGE}\n" in env_example
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in (project / "README.md").read_text(encoding="utf-8")

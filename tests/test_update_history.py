@@ -48,6 +48,12 @@ ADDED_SINCE = {
         "src/chores/db/observability.py",
     ),
 }
+# Files an answer brings, whatever release the app came from.
+ADDED_BY = {
+    ("observability", "opentelemetry"): ("src/chores/telemetry.py", "tests/test_telemetry.py"),
+}
+# The answers of questions added since the oldest release, as the update records them.
+NEW_DEFAULTS = {"observability": "none"}
 
 # Every answer differs from its default, so that an answer reset to its default shows.
 ANSWERS = {
@@ -81,11 +87,14 @@ class Case:
     tags: bool  # the template clone has the tags of RELEASES, or none
     generated_from: str  # a tag of RELEASES, or a commit
     description_key: str  # the question that recorded the description at that commit
+    # Answers the update changes (`copier update --data`), for a question the release added.
+    update_data: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         layout = "tagged" if self.tags else "no-tags"
         origin = self.generated_from if self.tags and self.generated_from in RELEASES else "commit"
-        return f"{layout}-{origin}-{self.description_key}"
+        changed = "".join(f"-{key}={value}" for key, value in self.update_data)
+        return f"{layout}-{origin}-{self.description_key}{changed}"
 
 
 CASES = [
@@ -97,8 +106,15 @@ CASES = [
     Case(tags=True, generated_from=BEFORE_0_1_0, description_key="description"),
     Case(tags=True, generated_from="0.1.0", description_key="description"),
     Case(tags=True, generated_from="0.2.0", description_key="project_description"),
-    # The previous release: an update to the next one.
+    # The previous release: an update to the next one, keeping the new question's default, or
+    # answering it (its files arrive).
     Case(tags=True, generated_from="0.3.0", description_key="project_description"),
+    Case(
+        tags=True,
+        generated_from="0.3.0",
+        description_key="project_description",
+        update_data=(("observability", "opentelemetry"),),
+    ),
 ]
 
 
@@ -155,17 +171,19 @@ def template_clones(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path
 @pytest.fixture(scope="module")
 def fresh_copy(
     template_clones: dict[bool, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[], dict[str, str]]:
-    """The files of a copy of the working tree with ANSWERS and DESCRIPTION (rendered once)."""
-    copies: list[dict[str, str]] = []
+) -> Callable[[dict[str, str]], dict[str, str]]:
+    """The files of a copy of the working tree with ANSWERS, DESCRIPTION and `extra` answers
+    (rendered once per `extra`)."""
+    copies: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
-    def files() -> dict[str, str]:
-        if not copies:
+    def files(extra: dict[str, str]) -> dict[str, str]:
+        key = tuple(sorted(extra.items()))
+        if key not in copies:
             app = tmp_path_factory.mktemp("fresh") / "app"
-            data = {**ANSWERS, "project_description": DESCRIPTION}
+            data = {**ANSWERS, "project_description": DESCRIPTION, **extra}
             run_copy(str(template_clones[False]), app, data=data, defaults=True, quiet=True)
-            copies.append(tree(app))
-        return copies[0]
+            copies[key] = tree(app)
+        return copies[key]
 
     return files
 
@@ -174,7 +192,7 @@ def fresh_copy(
 def test_update_to_the_working_tree_keeps_every_answer_and_edit(
     case: Case,
     template_clones: dict[bool, Path],
-    fresh_copy: Callable[[], dict[str, str]],
+    fresh_copy: Callable[[dict[str, str]], dict[str, str]],
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -214,13 +232,16 @@ def test_update_to_the_working_tree_keeps_every_answer_and_edit(
     }
     capfd.readouterr()
 
-    run_update(app, defaults=True, overwrite=True, unsafe=True, quiet=True)
+    changed = dict(case.update_data)
+    run_update(app, data=changed, defaults=True, overwrite=True, unsafe=True, quiet=True)
 
     report = capfd.readouterr().err
     answers = answers_of(app)
     head = NEXT if case.tags else git(repo, "describe", "--tags", "--always").strip()
     assert answers == {
         **ANSWERS,
+        **NEW_DEFAULTS,
+        **changed,
         "project_description": DESCRIPTION,
         "_commit": head,
         "_src_path": str(repo),
@@ -230,7 +251,7 @@ def test_update_to_the_working_tree_keeps_every_answer_and_edit(
     assert "every change merged, no conflicts" in report
     # The files the owner edited are a fresh copy's with the same edits: the owner's lines are
     # all still there, and around them the template's changes arrived.
-    fresh = fresh_copy()
+    fresh = fresh_copy(changed)
     updated_readme = (app / "README.md").read_text(encoding="utf-8")
     assert updated_readme.startswith(f"# {ANSWERS['project_name']}\n\n{OWNER_PITCH}\n")
     assert updated_readme == fresh["README.md"].replace(f"\n{DESCRIPTION}.\n", f"\n{OWNER_PITCH}")
@@ -256,4 +277,6 @@ def test_update_to_the_working_tree_keeps_every_answer_and_edit(
     added = sorted(set(fresh) - set(as_generated))
     commit = RELEASES.get(case.generated_from, case.generated_from)
     assert set(ADDED_SINCE.get(commit, ())) <= set(added)
+    for answer in case.update_data:
+        assert set(ADDED_BY[answer]) <= set(added)
     print(f"{case}: {len(added)} files added by the update: {', '.join(added)}")
