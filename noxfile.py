@@ -493,17 +493,9 @@ def app_python(session: nox.Session, python_version: str) -> None:
 @nox.parametrize("database_driver", DRIVERS, ids=list(DRIVERS))
 def app_lowest(session: nox.Session, database_driver: str) -> None:
     """The lowest dependency versions the generated pyproject.toml claims to support."""
-    answers = dict(zip(MATRIX, DEFAULT_COMBINATION, strict=True))
-    answers["database_driver"] = database_driver
-    cell = Cell(
-        session,
-        f"app_lowest({database_driver})",
-        f"{_combination_id(tuple(answers.values()))} lowest",
-        DEFAULT_PYTHON,
+    _check_driver_defaults(
+        session, "app_lowest", database_driver, "lowest", resolution="lowest-direct"
     )
-    python = _python_or_fail(session, cell)
-    with recorded(cell):
-        check_app(session, cell, answers, python, resolution="lowest-direct")
 
 
 @nox.session
@@ -514,17 +506,39 @@ def app_observability(session: nox.Session, database_driver: str) -> None:
     Tracing touches the app factory, the lifespan, the logs and the settings, never the data
     layer, so one combination per driver checks it; the 27 cells stay at the default, none.
     """
-    answers = dict(zip(MATRIX, DEFAULT_COMBINATION, strict=True))
-    answers["database_driver"] = database_driver
+    _check_driver_defaults(
+        session,
+        "app_observability",
+        database_driver,
+        "opentelemetry",
+        answers={"observability": "opentelemetry"},
+    )
+
+
+def _check_driver_defaults(
+    session: nox.Session,
+    name: str,
+    database_driver: str,
+    label: str,
+    *,
+    answers: dict[str, str] | None = None,
+    resolution: str = "highest",
+) -> None:
+    """The cell `name(database_driver)`: the default choices with that driver and `answers`,
+    installed with `resolution`; `label` follows the combination in the summary."""
+    matrix = {
+        **dict(zip(MATRIX, DEFAULT_COMBINATION, strict=True)),
+        "database_driver": database_driver,
+    }
     cell = Cell(
         session,
-        f"app_observability({database_driver})",
-        f"{_combination_id(tuple(answers.values()))} opentelemetry",
+        f"{name}({database_driver})",
+        f"{_combination_id(tuple(matrix.values()))} {label}",
         DEFAULT_PYTHON,
     )
     python = _python_or_fail(session, cell)
     with recorded(cell):
-        check_app(session, cell, {**answers, "observability": "opentelemetry"}, python)
+        check_app(session, cell, {**matrix, **(answers or {})}, python, resolution=resolution)
 
 
 # The docs hook reads rendered code with `ast`: it needs a Python that parses what the default

@@ -21,7 +21,6 @@ the guard proves nothing. See docs/guides/pgbouncer.md for the checks and the la
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -44,6 +43,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from cli import argument_parser, package_of, report_breaches, stop_cleanly_on_sigterm
 from pgserver import PrivateServer, ServerBinariesMissing
 
 APPS = ("asyncpg-raise-session", "psycopg-raise-session")
@@ -278,12 +278,7 @@ class App:
 
     @property
     def package(self) -> str:
-        answers = (self.path / ".copier-answers.yml").read_text()
-        return next(
-            line.split(":", 1)[1].strip()
-            for line in answers.splitlines()
-            if line.startswith("package_name:")
-        )
+        return package_of(self.path)
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         env = {**os.environ, **APP_ENV, **extra}
@@ -737,22 +732,12 @@ async def main(
             print(f"{row.driver} / {row.scenario}: {note}")
     print(f"\n{len(rows)} rows in {time.monotonic() - started:.1f}s")
     breaches = [f"{row.driver} / {row.scenario}: {b}" for row in rows for b in row.breaches]
-    for breach in breaches:
-        print(f"BREACH {breach}")
-    if breaches_file is not None:
-        breaches_file.write_text("".join(f"{breach}\n" for breach in breaches))
-    return 1 if breaches else 0
+    return report_breaches(breaches, breaches_file)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifest", type=Path, help="apps.json, written by `nox -s resilience`")
-    parser.add_argument("--breaches", type=Path, help="also write the breaches to this file")
+    parser = argument_parser(__doc__)
     parser.add_argument("--app", action="append", help=f"only this app (default: {APPS})")
     options = parser.parse_args()
-
-    def interrupted(_signal: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # so that PgBouncer, the apps and the server are stopped
-
-    signal.signal(signal.SIGTERM, interrupted)
+    stop_cleanly_on_sigterm()
     sys.exit(asyncio.run(main(options.manifest, options.breaches, options.app)))

@@ -12,7 +12,6 @@ docs/resilience.md for the scenarios and the table's columns.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
@@ -36,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import psycopg
+from cli import argument_parser, package_of, report_breaches, stop_cleanly_on_sigterm
 from pgserver import PrivateServer, ServerBinariesMissing
 from proxy import FaultProxy
 
@@ -78,12 +78,7 @@ class App:
 
     @property
     def package(self) -> str:
-        answers = (self.path / ".copier-answers.yml").read_text()
-        return next(
-            line.split(":", 1)[1].strip()
-            for line in answers.splitlines()
-            if line.startswith("package_name:")
-        )
+        return package_of(self.path)
 
     @property
     def conninfo(self) -> str:
@@ -995,21 +990,10 @@ async def main(manifest: Path, breaches_file: Path | None = None) -> int:
     print_errors(rows)
     print(f"\n{len(apps)} apps in {time.monotonic() - started:.1f}s")
     breaches = [f"{row.app} / {row.scenario}: {breach}" for row in rows for breach in row.breaches]
-    for breach in breaches:
-        print(f"BREACH {breach}")
-    if breaches_file is not None:
-        breaches_file.write_text("".join(f"{breach}\n" for breach in breaches))
-    return 1 if breaches else 0
+    return report_breaches(breaches, breaches_file)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifest", type=Path, help="apps.json, written by `nox -s resilience`")
-    parser.add_argument("--breaches", type=Path, help="also write the breaches to this file")
-    options = parser.parse_args()
-
-    def interrupted(_signal: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # so that the private server is stopped and removed
-
-    signal.signal(signal.SIGTERM, interrupted)
+    options = argument_parser(__doc__).parse_args()
+    stop_cleanly_on_sigterm()
     sys.exit(asyncio.run(main(options.manifest, options.breaches)))
