@@ -675,28 +675,25 @@ def resilience(session: nox.Session) -> None:
                         env={"VIRTUAL_ENV": None},
                     )
         with cell.step("PgBouncer: transaction pooling, 4 uvicorn workers"):
-            # Installs Debian's pgbouncer if missing (as root); exits non-zero on any breach.
-            pgbouncer_breaches = manifest.with_name("pgbouncer-breaches.txt")
-            try:
-                session.run(
-                    *("python", str(ROOT / "resilience" / "pgbouncer.py"), str(manifest)),
-                    *("--breaches", str(pgbouncer_breaches)),
-                )
-            except CommandFailed:
-                if pgbouncer_breaches.exists():
-                    cell.note = " | ".join(pgbouncer_breaches.read_text().splitlines())
-                raise
-        breaches = manifest.with_name("breaches.txt")
+            # Installs Debian's pgbouncer if missing (as root).
+            _run_breach_script(session, cell, "pgbouncer.py", manifest)
         with cell.step("fault injection"):
-            try:
-                session.run(
-                    *("python", str(ROOT / "resilience" / "run.py"), str(manifest)),
-                    *("--breaches", str(breaches)),
-                )
-            except CommandFailed:
-                if breaches.exists():
-                    cell.note = " | ".join(breaches.read_text().splitlines())
-                raise
+            _run_breach_script(session, cell, "run.py", manifest)
+
+
+def _run_breach_script(session: nox.Session, cell: Cell, script: str, manifest: Path) -> None:
+    """resilience/<script> on the apps of `manifest`; when it exits non-zero on a breach, the
+    breaches it wrote become the cell's note."""
+    breaches = manifest.with_name(f"{Path(script).stem}-breaches.txt")
+    try:
+        session.run(
+            *("python", str(ROOT / "resilience" / script), str(manifest)),
+            *("--breaches", str(breaches)),
+        )
+    except CommandFailed:
+        if breaches.exists():
+            cell.note = " | ".join(breaches.read_text().splitlines())
+        raise
 
 
 @nox.session(venv_backend="none")

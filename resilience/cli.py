@@ -1,11 +1,13 @@
 """What the fault-injection scripts (run.py, pgbouncer.py) share as command-line programs: their
-arguments, how they stop, how they report breaches to `nox -s resilience`, and how they find the
-package of an app the session rendered."""
+arguments, how they stop, how they print their table and report breaches to `nox -s resilience`,
+the ports they listen on, and how they find the package of an app the session rendered. Standard
+library only: sqlite_writers.py imports it too, from the app's own environment."""
 
 from __future__ import annotations
 
 import argparse
 import signal
+import socket
 from pathlib import Path
 
 
@@ -44,3 +46,20 @@ def package_of(app_dir: Path) -> str:
         for line in answers.splitlines()
         if line.startswith("package_name:")
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def print_table(lines: list[tuple[str, ...]]) -> None:
+    """`lines` (the header first) in aligned columns, a rule under the header."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for number, line in enumerate(lines):
+        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+        if number == 0:
+            print("-+-".join("-" * width for width in widths))

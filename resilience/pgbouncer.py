@@ -24,11 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,8 +41,15 @@ from typing import Any
 
 import httpx
 import psycopg
-from cli import argument_parser, package_of, report_breaches, stop_cleanly_on_sigterm
-from pgserver import PrivateServer, ServerBinariesMissing
+from cli import (
+    argument_parser,
+    free_port,
+    package_of,
+    print_table,
+    report_breaches,
+    stop_cleanly_on_sigterm,
+)
+from pgserver import PrivateServer, ServerBinariesMissing, service_account
 
 APPS = ("asyncpg-raise-session", "psycopg-raise-session")
 WORKERS = 4  # WEB_CONCURRENCY of the app
@@ -132,23 +137,6 @@ def apt_get(command: list[str]) -> bool:
     return done.returncode == 0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def run_as() -> pwd.struct_passwd | None:
-    """PgBouncer refuses to run as root: then it runs as `postgres` (else `nobody`)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with suppress(KeyError):
-            return pwd.getpwnam(name)
-    raise PgBouncerUnavailable("running as root and no `postgres` or `nobody` account to run as")
-
-
 class PgBouncer:
     """One pgbouncer process, its config in a temporary folder, on one port for its whole life
     (a restart after kill -9 listens on the same one, as a service would)."""
@@ -156,7 +144,8 @@ class PgBouncer:
     def __init__(self, binary: str, backend_port: int) -> None:
         self.binary = binary
         self.backend_port = backend_port
-        self.account = run_as()
+        # PgBouncer refuses to run as root, like PostgreSQL: the same account as the server.
+        self.account = service_account()
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         (self.folder / "owner").write_text(str(os.getpid()))
@@ -666,7 +655,7 @@ async def one_row(rows: list[Row], row: Row, body: Awaitable[None]) -> None:
     print(f"  {row.driver}: {row.scenario} in {time.monotonic() - started:.1f}s", flush=True)
 
 
-def print_table(rows: list[Row]) -> None:
+def print_rows(rows: list[Row]) -> None:
     header = ("scenario", "driver", "workers", "statuses", "5xx not 503", "lost 201s")
     header += ("prepared-statement errors", "recovery (non-2xx)", "verdict")
     lines: list[tuple[str, ...]] = [header]
@@ -676,11 +665,7 @@ def print_table(rows: list[Row]) -> None:
             (row.scenario, row.driver, str(row.workers), statuses or "-", str(row.other_5xx),
              str(row.lost), row.statement_errors, row.recovery, row.verdict)
         )  # fmt: skip
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for number, line in enumerate(lines):
-        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-        if number == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_table(lines)
 
 
 async def main(
@@ -726,7 +711,7 @@ async def main(
                         Row("setup", app.driver, breaches=[f"{type(error).__name__}: {error}"])
                     )
     print()
-    print_table(rows)
+    print_rows(rows)
     for row in rows:
         for note in row.notes:
             print(f"{row.driver} / {row.scenario}: {note}")

@@ -16,13 +16,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from cli import free_port
 
 PREFIX = "resilience-pg-"
 SUPERUSER = "postgres"
@@ -75,14 +76,7 @@ def _version(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _account() -> pwd.struct_passwd | None:
+def service_account() -> pwd.struct_passwd | None:
     """The account the server runs as: ours, or `postgres` (else `nobody`) when we are root."""
     if os.geteuid() != 0:
         return None
@@ -109,7 +103,7 @@ class PrivateServer:
         self.bindir = find_bindir()
         self.settings = {**SETTINGS, **(settings or {})}
         self.max_connections = int(self.settings["max_connections"])
-        self.account = _account()
+        self.account = service_account()
         self.folder: Path | None = None
         self.port = 0
 
@@ -143,7 +137,7 @@ class PrivateServer:
         (self.folder / "owner").write_text(str(os.getpid()))
         if self.account is not None:
             os.chown(self.folder, self.account.pw_uid, self.account.pw_gid)
-        self.port = _free_port()
+        self.port = free_port()
         self._run(
             "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
             "--locale=C", "--no-sync", "--no-instructions",

@@ -18,7 +18,6 @@ import math
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +34,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import psycopg
-from cli import argument_parser, package_of, report_breaches, stop_cleanly_on_sigterm
+from cli import (
+    argument_parser,
+    free_port,
+    package_of,
+    print_table,
+    report_breaches,
+    stop_cleanly_on_sigterm,
+)
 from pgserver import PrivateServer, ServerBinariesMissing
 from proxy import FaultProxy
 
@@ -191,13 +197,6 @@ class Server:
                 await fresh.get("/_probe/errors", params={"reset": True})
             ).json()
             return errors
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # Direct checks on the database, beside the app ----------------------------------------------
@@ -920,7 +919,7 @@ NOT_FOR_SQLITE = [
 ]
 
 
-def print_table(rows: list[Row]) -> None:
+def print_rows(rows: list[Row]) -> None:
     header: tuple[str, ...] = ("app", "scenario", "sent", "statuses", "max s", "recovery")
     header += ("leaked", "lost", "dropped", "ok")
     lines: list[tuple[str, ...]] = [header]
@@ -940,11 +939,7 @@ def print_table(rows: list[Row]) -> None:
                 "FAIL" if row.breaches else ("ok" if row.sent else "n/a"),
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for number, line in enumerate(lines):
-        print(" | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-        if number == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_table(lines)
 
 
 def print_errors(rows: list[Row]) -> None:
@@ -986,7 +981,7 @@ async def main(manifest: Path, breaches_file: Path | None = None) -> int:
                 rows += await run_app(on_pg, checks)
                 rows += await run_server_faults(pg, on_pg, checks)
     print()
-    print_table(rows)
+    print_rows(rows)
     print_errors(rows)
     print(f"\n{len(apps)} apps in {time.monotonic() - started:.1f}s")
     breaches = [f"{row.app} / {row.scenario}: {breach}" for row in rows for breach in row.breaches]

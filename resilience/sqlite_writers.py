@@ -11,7 +11,6 @@ import asyncio
 import collections
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,12 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from cli import free_port
 
 
 async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
